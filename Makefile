@@ -62,7 +62,7 @@ BASE_CFLAGS := -std=gnu11 $(WARN) $(INCS) -g -MMD -MP
 CFLAGS  ?= -O2
 HARDEN  := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 ALL_CFLAGS   = $(BASE_CFLAGS) $(HARDEN) $(CFLAGS) $(PKG_CFLAGS)
-ALL_LDFLAGS  = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+ALL_LDFLAGS  = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(LDFLAGS)
 
 SAN_FLAGS   := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_CFLAGS   = $(BASE_CFLAGS) $(SAN_FLAGS) $(PKG_CFLAGS) -DOSH_TESTING=1

@@ -8,9 +8,9 @@
 /* Documented exit codes (docs/cli.md): scripts rely on them. */
 enum oshctl_exit {
 	OSHCTL_EXIT_OK = 0,
-	OSHCTL_EXIT_FAIL = 1,    /* the operation ran and said no (invalid policy, findings) */
-	OSHCTL_EXIT_USAGE = 2,   /* bad command line */
-	OSHCTL_EXIT_SYSTEM = 3,  /* the system refused (missing kernel support, I/O error) */
+	OSHCTL_EXIT_FAIL = 1,	/* the operation ran and said no (invalid policy, findings) */
+	OSHCTL_EXIT_USAGE = 2,	/* bad command line */
+	OSHCTL_EXIT_SYSTEM = 3, /* the system refused (missing kernel support, I/O error) */
 };
 
 struct oshctl_command {

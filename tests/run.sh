@@ -3,7 +3,7 @@
 # Runs osh's test suites and counts every test they report (TAP) into one closing line:
 # `N passed, N failed, N skipped`. Exit status is non-zero when any test failed.
 #
-#   tests/run.sh [all|unit|e2e|vm|leftovers]...
+#   tests/run.sh [all|unit|e2e|vm|lint|leftovers]...
 #
 # Each producer (one unit binary, one bats file, the VM run) prints TAP. A producer that
 # dies before reporting its whole plan, or exits non-zero without a failing test line, is
@@ -85,6 +85,12 @@ suite_vm() {
 	run_producer "vm" env O="$O" scripts/vmtest.sh
 }
 
+# `make lint` counted as one test, so a style or analyzer finding fails the run like a bug.
+suite_lint() {
+	run_producer "lint" sh -c 'echo 1..1; if out=$(O="$0" scripts/lint.sh 2>&1); then echo "ok 1 - make lint clean";
+		else echo "$out" | sed "s/^/# /"; echo "not ok 1 - make lint reported findings"; fi' "$O"
+}
+
 # The acceptance rule "a test run leaves nothing behind", checked as a test of its own.
 suite_leftovers() {
 	run_producer "leftovers" tests/lib/leftovers.sh
@@ -94,9 +100,9 @@ suites=("$@")
 [ ${#suites[@]} -eq 0 ] && suites=(all)
 for s in "${suites[@]}"; do
 	case "$s" in
-	all) suite_unit; suite_e2e; suite_vm; suite_leftovers ;;
-	unit | e2e | vm | leftovers) "suite_$s" ;;
-	*) echo "run.sh: unknown suite '$s' (expected all, unit, e2e, vm, leftovers)" >&2; exit 2 ;;
+	all) suite_unit; suite_e2e; suite_vm; suite_lint; suite_leftovers ;;
+	unit | e2e | vm | lint | leftovers) "suite_$s" ;;
+	*) echo "run.sh: unknown suite '$s' (expected all, unit, e2e, vm, lint, leftovers)" >&2; exit 2 ;;
 	esac
 done
 
