@@ -34,6 +34,9 @@ msg = @printf '  %-8s %s\n' $(1) $(2);
 endif
 
 .DELETE_ON_ERROR:
+# Output folders are made by the `%/` rule; without this make would try to delete them as
+# intermediates.
+.PRECIOUS: %/
 .SUFFIXES:
 .DEFAULT_GOAL := all
 
