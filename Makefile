@@ -34,9 +34,9 @@ msg = @printf '  %-8s %s\n' $(1) $(2);
 endif
 
 .DELETE_ON_ERROR:
-# Output folders are made by the `%/` rule; without this make would try to delete them as
-# intermediates.
-.PRECIOUS: %/
+# Nothing built here is a throw-away intermediate: keep output folders, .bpf.o and helper .o
+# files so a second make does not rebuild them.
+.SECONDARY:
 .SUFFIXES:
 .DEFAULT_GOAL := all
 
@@ -210,7 +210,21 @@ $(FZ)/%.o: %.c | $(DEPS_STAMP) $(SKELS)
 	$(Q)mkdir -p $(@D)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^ 2>/dev/null || $(AR) rcs $@
 
-$(O)/bin/oshctl: $(call objs_of,$(REL),$(CLI_SRCS)) $(call libs_of,$(REL)) | $(O)/bin/
+# The embedded default policy: examples/default.yaml as a C array, so `oshctl run` without
+# --policy needs no file next to the binary.
+$(O)/gen/default-policy.c: examples/default.yaml | $(O)/gen/
+	$(call msg,GEN,$@)
+	$(Q){ echo '/* generated from examples/default.yaml by the Makefile; do not edit */'; \
+	  echo '#include "cli/default-policy.h"'; \
+	  echo 'const char osh_default_policy_yaml[] = {'; \
+	  od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '0x00 };'; \
+	  echo 'const unsigned osh_default_policy_yaml_len = sizeof(osh_default_policy_yaml) - 1;'; \
+	} > $@.tmp && mv $@.tmp $@
+
+CLI_OBJS = $(call objs_of,$(REL),$(CLI_SRCS)) $(REL)/$(O)/gen/default-policy.o
+
+$(O)/bin/oshctl: $(CLI_OBJS) $(call libs_of,$(REL)) | $(O)/bin/
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(call libs_of,$(REL)) $(PKG_LIBS)
 

@@ -26,8 +26,9 @@ static long long now_ns(void)
 int main(int argc, char **argv)
 {
 	long n = argc > 1 ? strtol(argv[1], NULL, 10) : 20000;
-	int port = argc > 2 ? atoi(argv[2]) : 0;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	long port = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t slen = sizeof(sa);
 	long ok = 0, eperm = 0;
 	int lfd, one = 1;
