@@ -8,6 +8,7 @@
 
 static const struct oshctl_command commands[] = {
 	{ "version", "print the version", cmd_version },
+	{ "policy", "validate, show, compile and diff policies", cmd_policy },
 };
 
 static void usage(FILE *f)

@@ -20,5 +20,6 @@ struct oshctl_command {
 };
 
 int cmd_version(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
 
 #endif
