@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # TAP check that a test run left nothing on the machine: test network namespaces (osht-*),
-# cgroups (osh-test*), bpffs pins (/sys/fs/bpf/osh-test*), and processes started from the
-# build's test helpers. Test resources are named with these prefixes so this can find them.
+# cgroups (osh-test*), bpffs pins (/sys/fs/bpf/osh-test*), processes started from the build's
+# test helpers or by the e2e harness (tests/lib/osht.bash), and the harness's files
+# (/etc/netns/osht-*, state dirs /tmp/osht-*). Test resources are named with these prefixes so
+# this can find them.
 set -u
 O=${O:-build}
-echo "1..4"
+echo "1..5"
 
 ns=$(ip netns list 2>/dev/null | awk '$1 ~ /^osht-/ {print $1}' | tr '\n' ' ')
 if [ -z "$ns" ]; then echo "ok 1 - no test network namespace left"
@@ -25,5 +27,21 @@ else echo "not ok 3 - test bpffs pins left: $pins"; fi
 
 absO=$(cd "$O" 2>/dev/null && pwd)
 procs=$(pgrep -a -f "${absO:-/nonexistent}/tests/|osht-|qemu-system.*osh-vm" 2>/dev/null | grep -v "^$$ " | grep -v pgrep || true)
+# The harness starts every server with its cwd in the test's state dir: that finds them (and
+# anything they started) even when their command line does not say osht-.
+for d in /proc/[0-9]*; do
+	cwd=$(readlink "$d/cwd" 2>/dev/null) || continue
+	case "$cwd" in
+	/tmp/osht-*)
+		grep -q "^${d#/proc/} " <<<"$procs" && continue
+		procs+=$'\n'"${d#/proc/} (cwd $cwd) $(tr '\0' ' ' <"$d/cmdline" 2>/dev/null)"
+		;;
+	esac
+done
+procs=$(echo "$procs" | sed '/^$/d')
 if [ -z "$procs" ]; then echo "ok 4 - no test process left"
 else echo "not ok 4 - test processes left:"; echo "$procs" | sed 's/^/# /'; fi
+
+files=$(ls -d /etc/netns/osht-* /tmp/osht-* 2>/dev/null | tr '\n' ' ')
+if [ -z "$files" ]; then echo "ok 5 - no test namespace config or harness state dir left"
+else echo "not ok 5 - test files left: $files"; fi
