@@ -8,6 +8,8 @@
 
 static const struct oshctl_command commands[] = {
 	{ "version", "print the version", cmd_version },
+	{ "run", "run a command in a new sandbox", cmd_run },
+	{ "doctor", "report which enforcement mechanisms this kernel offers", cmd_doctor },
 	{ "policy", "validate, show, compile and diff policies", cmd_policy },
 };
 

@@ -20,6 +20,8 @@ struct oshctl_command {
 };
 
 int cmd_version(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 
 #endif

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: Apache-2.0
+// Filling and formatting struct osh_sandbox_error (see sandbox-error.h).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sandbox-error.h"
+
+int osh_sandbox_error_set(struct osh_sandbox_error *e, int err, const char *step,
+			  const char *subject, const char *fmt, ...)
+{
+	int pos = err < 0 ? -err : err;
+
+	if (pos == 0)
+		pos = EIO; /* an error without a code must still read as a failure */
+	if (!e)
+		return -pos;
+	memset(e, 0, sizeof(*e));
+	e->err = pos;
+	snprintf(e->step, sizeof(e->step), "%s", step ? step : "");
+	snprintf(e->subject, sizeof(e->subject), "%s", subject ? subject : "");
+	if (fmt) {
+		va_list ap;
+
+		va_start(ap, fmt);
+		vsnprintf(e->message, sizeof(e->message), fmt, ap);
+		va_end(ap);
+	}
+	return -pos;
+}
+
+void osh_sandbox_error_format(const struct osh_sandbox_error *e, char *buf, size_t size)
+{
+	const char *msg = e->message[0] ? e->message : strerror(e->err ? e->err : EIO);
+
+	if (e->subject[0])
+		snprintf(buf, size, "%s: %s: %s", e->step, e->subject, msg);
+	else
+		snprintf(buf, size, "%s: %s", e->step, msg);
+}

@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: Apache-2.0
+// The sandbox engine (see sandbox.h): ties cgroup.c, landlock*.c, seccomp-filter.c and spawn.c
+// together in the start-up order described in docs/arch-sandbox.md.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "landlock.h"
+#include "sandbox-spawn.h"
+#include "sandbox.h"
+#include "seccomp-filter.h"
+
+#define SANDBOX_USER "sandbox"
+
+struct osh_sandbox {
+	char *name;
+	char *workdir;
+	struct osh_cgroup *cg;
+	unsigned int mechanisms;
+	int landlock_abi;
+	uint64_t landlock_scoped;
+	int landlock_fd;
+	struct osh_seccomp_prog seccomp;
+	bool set_ids;
+	uid_t uid;
+	gid_t gid;
+	char *bpf_lsm_reason;
+	struct osh_strv warnings;
+	struct osh_strv report;
+	pid_t pid;
+	int pidfd;
+};
+
+/* Used when a policy has no filesystem_policy: what a typical agent needs to run tools from
+ * the system, and its working directory read-write. Missing paths are skipped (best_effort). */
+static const char *const default_read_only[] = {
+	"/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/proc", "/dev/urandom", "/dev/random",
+};
+static const char *const default_read_write[] = {
+	"/tmp", "/dev/null", "/dev/zero", "/dev/tty", "/dev/pts", "/dev/shm",
+};
+
+const char *osh_mechanism_name(unsigned int mech)
+{
+	switch (mech) {
+	case OSH_MECH_CGROUP:
+		return "cgroup";
+	case OSH_MECH_IDENTITY:
+		return "identity";
+	case OSH_MECH_NO_CAPS:
+		return "no-caps";
+	case OSH_MECH_LANDLOCK:
+		return "landlock";
+	case OSH_MECH_SECCOMP:
+		return "seccomp";
+	case OSH_MECH_BPF_LSM:
+		return "bpf-lsm";
+	default:
+		return "unknown";
+	}
+}
+
+void osh_sandbox_config_init(struct osh_sandbox_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->landlock_compat = OSH_LANDLOCK_BEST_EFFORT;
+}
+
+void osh_sandbox_config_free(struct osh_sandbox_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->name);
+	free(cfg->workdir);
+	osh_strv_free(&cfg->read_only);
+	osh_strv_free(&cfg->read_write);
+	osh_strv_free(&cfg->deny);
+	osh_sandbox_config_init(cfg);
+}
+
+static int strv_from_array(struct osh_strv *sv, const char *const *a, size_t n)
+{
+	osh_strv_free(sv);
+	for (size_t i = 0; i < n; i++) {
+		int r = osh_strv_push(sv, a[i]);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int osh_sandbox_config_from_policy(const struct osh_policy *p, struct osh_sandbox_config *cfg,
+				   struct osh_sandbox_error *e)
+{
+	const struct osh_fs_policy *fs = &p->filesystem;
+	int r;
+
+	cfg->fs_present = fs->present;
+	cfg->include_workdir = fs->include_workdir;
+	if ((r = strv_from_array(&cfg->read_only, fs->read_only, fs->n_read_only)) < 0 ||
+	    (r = strv_from_array(&cfg->read_write, fs->read_write, fs->n_read_write)) < 0 ||
+	    (r = strv_from_array(&cfg->deny, fs->deny, fs->n_deny)) < 0)
+		return osh_sandbox_error_set(e, r, "policy", p->source, NULL);
+	cfg->landlock_compat = p->landlock_compat;
+	cfg->run_as_user = p->process.run_as_user;
+	cfg->run_as_group = p->process.run_as_group;
+	return 0;
+}
+
+/* Runs a shadow-utils command (useradd/groupadd) and waits for it. */
+static int run_tool(char *const argv[])
+{
+	pid_t pid;
+	int status;
+	int r = posix_spawn(&pid, argv[0], NULL, NULL, argv, (char *[]){ NULL });
+
+	if (r)
+		return -r;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+/* The dedicated unprivileged user, created the first time a policy asks for it. */
+static int sandbox_user_lookup(uid_t *ret_uid, gid_t *ret_gid, struct osh_sandbox_error *e)
+{
+	struct passwd *pw = getpwnam(SANDBOX_USER);
+
+	if (!pw) {
+		char *const argv[] = { "/usr/sbin/useradd", "--system", "--no-create-home",
+				       "--user-group",	    "--shell",	"/usr/sbin/nologin",
+				       SANDBOX_USER,	    NULL };
+
+		if (run_tool(argv) < 0 || !(pw = getpwnam(SANDBOX_USER)))
+			return osh_sandbox_error_set(
+			    e, ENOENT, "identity", SANDBOX_USER,
+			    "user does not exist and could not be created; create it with "
+			    "`useradd --system --no-create-home --user-group --shell "
+			    "/usr/sbin/nologin sandbox`");
+	}
+	*ret_uid = pw->pw_uid;
+	*ret_gid = pw->pw_gid;
+	return 0;
+}
+
+static int sandbox_group_lookup(gid_t *ret_gid, struct osh_sandbox_error *e)
+{
+	struct group *gr = getgrnam(SANDBOX_USER);
+
+	if (!gr) {
+		char *const argv[] = { "/usr/sbin/groupadd", "--system", SANDBOX_USER, NULL };
+
+		if (run_tool(argv) < 0 || !(gr = getgrnam(SANDBOX_USER)))
+			return osh_sandbox_error_set(e, ENOENT, "identity", SANDBOX_USER,
+						     "group does not exist and could not be "
+						     "created; create it with `groupadd --system "
+						     "sandbox`");
+	}
+	*ret_gid = gr->gr_gid;
+	return 0;
+}
+
+static int identity_resolve(const struct osh_sandbox_config *cfg, struct osh_sandbox *sb,
+			    struct osh_sandbox_error *e)
+{
+	uid_t uid = getuid();
+	gid_t gid = getgid(), user_gid = gid;
+	int r;
+
+	if (cfg->run_as_user.kind == OSH_IDENT_UNSET && cfg->run_as_group.kind == OSH_IDENT_UNSET)
+		return 0;
+	if (cfg->run_as_user.kind == OSH_IDENT_SANDBOX) {
+		if ((r = sandbox_user_lookup(&uid, &user_gid, e)) < 0)
+			return r;
+	} else if (cfg->run_as_user.kind == OSH_IDENT_ID) {
+		struct passwd *pw = getpwuid(cfg->run_as_user.id);
+
+		uid = cfg->run_as_user.id;
+		/* a numeric uid without a passwd entry gets the same number as its group */
+		user_gid = pw ? pw->pw_gid : (gid_t)uid;
+	}
+	if (cfg->run_as_group.kind == OSH_IDENT_SANDBOX) {
+		if ((r = sandbox_group_lookup(&gid, e)) < 0)
+			return r;
+	} else if (cfg->run_as_group.kind == OSH_IDENT_ID) {
+		gid = cfg->run_as_group.id;
+	} else {
+		gid = user_gid;
+	}
+	if (uid == 0 && cfg->run_as_user.kind != OSH_IDENT_UNSET)
+		return osh_sandbox_error_set(e, EINVAL, "identity", NULL,
+					     "refusing to run as uid 0");
+	sb->set_ids = true;
+	sb->uid = uid;
+	sb->gid = gid;
+	return 0;
+}
+
+static char *bpf_lsm_reason(void)
+{
+	char buf[256] = "";
+	int fd = open("/sys/kernel/security/lsm", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	const char *why;
+
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		why = "securityfs not mounted, LSM list unknown (see oshctl doctor)";
+	else {
+		buf[n] = '\0';
+		if (!strstr(buf, "bpf"))
+			why = "bpf is not in the kernel's active LSMs (boot with lsm=...,bpf)";
+		else
+			why = "not used by the runner yet (see oshctl doctor)";
+	}
+	return strdup(why);
+}
+
+static int landlock_prepare(const struct osh_sandbox_config *cfg, struct osh_sandbox *sb,
+			    struct osh_sandbox_error *e)
+{
+	struct osh_strv def_ro = { 0 }, def_rw = { 0 };
+	struct osh_landlock_plan plan;
+	struct osh_landlock_input in = {
+		.read_only = &cfg->read_only,
+		.read_write = &cfg->read_write,
+		.deny = &cfg->deny,
+		.workdir = cfg->include_workdir ? sb->workdir : NULL,
+		.compat = cfg->landlock_compat,
+		.abi = osh_landlock_abi(),
+	};
+	int r;
+
+	if (!cfg->fs_present) {
+		if ((r = strv_from_array(&def_ro, default_read_only,
+					 sizeof(default_read_only) / sizeof(*default_read_only))) <
+			0 ||
+		    (r = strv_from_array(&def_rw, default_read_write,
+					 sizeof(default_read_write) /
+					     sizeof(*default_read_write))) < 0) {
+			r = osh_sandbox_error_set(e, r, "landlock", NULL, NULL);
+			goto out;
+		}
+		in.read_only = &def_ro;
+		in.read_write = &def_rw;
+		in.workdir = sb->workdir;
+	}
+	sb->landlock_abi = in.abi;
+	r = osh_landlock_plan_build(&in, &plan, e);
+	if (r < 0)
+		goto out;
+	if ((r = osh_strv_extend(&sb->warnings, &plan.warnings)) < 0 ||
+	    (r = osh_strv_extend(&sb->report, &plan.report)) < 0) {
+		r = osh_sandbox_error_set(e, r, "landlock", NULL, NULL);
+		osh_landlock_plan_free(&plan);
+		goto out;
+	}
+	sb->landlock_scoped = plan.scoped;
+	r = osh_landlock_ruleset_create(&plan, cfg->landlock_compat, &sb->warnings,
+					&sb->landlock_fd, e);
+	osh_landlock_plan_free(&plan);
+	if (r >= 0 && sb->landlock_fd >= 0)
+		sb->mechanisms |= OSH_MECH_LANDLOCK;
+out:
+	osh_strv_free(&def_ro);
+	osh_strv_free(&def_rw);
+	return r;
+}
+
+int osh_sandbox_create(const struct osh_sandbox_config *cfg, struct osh_sandbox **ret,
+		       struct osh_sandbox_error *e)
+{
+	struct osh_sandbox *sb = calloc(1, sizeof(*sb));
+	char cwd[PATH_MAX];
+	int r;
+
+	if (!sb)
+		return osh_sandbox_error_set(e, ENOMEM, "sandbox", NULL, NULL);
+	sb->landlock_fd = sb->pidfd = -1;
+	if (cfg->name)
+		sb->name = strdup(cfg->name);
+	else if (asprintf(&sb->name, "osh-run-%d", (int)getpid()) < 0)
+		sb->name = NULL;
+	if (!sb->name) {
+		r = osh_sandbox_error_set(e, ENOMEM, "sandbox", NULL, NULL);
+		goto fail;
+	}
+	if (osh_cgroup_name_check(sb->name) < 0) {
+		r = osh_sandbox_error_set(e, EINVAL, "sandbox", sb->name,
+					  "invalid name (1-%d of A-Z a-z 0-9 _ . -)",
+					  OSH_CGROUP_NAME_MAX);
+		goto fail;
+	}
+	if (cfg->workdir)
+		sb->workdir = realpath(cfg->workdir, NULL);
+	else if (getcwd(cwd, sizeof(cwd)))
+		sb->workdir = strdup(cwd);
+	if (!sb->workdir) {
+		r = osh_sandbox_error_set(e, errno ? errno : ENOMEM, "workdir",
+					  cfg->workdir ? cfg->workdir : ".", NULL);
+		goto fail;
+	}
+	if ((r = identity_resolve(cfg, sb, e)) < 0)
+		goto fail;
+	if (sb->set_ids)
+		sb->mechanisms |= OSH_MECH_IDENTITY;
+	sb->mechanisms |= OSH_MECH_NO_CAPS;
+	if ((r = landlock_prepare(cfg, sb, e)) < 0)
+		goto fail;
+	if (!cfg->no_seccomp) {
+		if ((r = osh_seccomp_prog_build(&sb->seccomp, e)) < 0)
+			goto fail;
+		sb->mechanisms |= OSH_MECH_SECCOMP;
+	}
+	sb->bpf_lsm_reason = bpf_lsm_reason();
+	/* Last: everything that can fail for policy reasons has, so no cgroup is left behind. */
+	if ((r = osh_cgroup_create(sb->name, &sb->cg, e)) < 0)
+		goto fail;
+	sb->mechanisms |= OSH_MECH_CGROUP;
+	/* Mechanisms keyed by the cgroup (BPF LSM filesystem rules, network programs) go here:
+	 * the cgroup and its id (sb->cg->id) exist, the child does not yet, so whatever is
+	 * attached now governs it from its first instruction. Each sets its OSH_MECH_* bit. */
+	*ret = sb;
+	return 0;
+fail:
+	osh_sandbox_destroy(sb, NULL);
+	return r;
+}
+
+int osh_sandbox_spawn(struct osh_sandbox *sb, char *const argv[],
+		      const struct osh_sandbox_spawn_opts *opts, int *ret_status,
+		      struct osh_sandbox_error *e)
+{
+	struct osh_spawn_params p = {
+		.cgroup_fd = sb->cg->dir_fd,
+		.set_ids = sb->set_ids,
+		.uid = sb->uid,
+		.gid = sb->gid,
+		.workdir = sb->workdir,
+		.landlock_fd = sb->landlock_fd,
+		.seccomp = (sb->mechanisms & OSH_MECH_SECCOMP) ? &sb->seccomp : NULL,
+		.argv = argv,
+		.envp = opts ? opts->envp : NULL,
+		.sig_default = opts ? opts->sig_default : NULL,
+		.kill_with_parent = opts ? opts->kill_with_parent : false,
+	};
+	int r;
+
+	if (sb->pid > 0)
+		return osh_sandbox_error_set(e, EBUSY, "spawn", sb->name, "a command already runs");
+	*ret_status = 0;
+	r = osh_spawn(&p, &sb->pid, &sb->pidfd, ret_status, e);
+	if (r < 0)
+		sb->pid = 0;
+	return r;
+}
+
+int osh_sandbox_wait(struct osh_sandbox *sb, int *ret_status, struct osh_sandbox_error *e)
+{
+	int status;
+
+	if (sb->pid <= 0)
+		return osh_sandbox_error_set(e, ECHILD, "wait", sb->name, "no command runs");
+	while (waitpid(sb->pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return osh_sandbox_error_set(e, errno, "wait", sb->name, NULL);
+	sb->pid = 0;
+	if (sb->pidfd >= 0) {
+		close(sb->pidfd);
+		sb->pidfd = -1;
+	}
+	*ret_status = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+	return 0;
+}
+
+int osh_sandbox_destroy(struct osh_sandbox *sb, struct osh_sandbox_error *e)
+{
+	int r = 0;
+
+	if (!sb)
+		return 0;
+	if (sb->cg) {
+		r = osh_cgroup_destroy(sb->cg, e);
+		osh_cgroup_free(sb->cg);
+	}
+	/* A command still running was killed with the cgroup; reap it. */
+	if (sb->pid > 0)
+		while (waitpid(sb->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	if (sb->pidfd >= 0)
+		close(sb->pidfd);
+	if (sb->landlock_fd >= 0)
+		close(sb->landlock_fd);
+	osh_seccomp_prog_free(&sb->seccomp);
+	osh_strv_free(&sb->warnings);
+	osh_strv_free(&sb->report);
+	free(sb->bpf_lsm_reason);
+	free(sb->workdir);
+	free(sb->name);
+	free(sb);
+	return r;
+}
+
+const char *osh_sandbox_name(const struct osh_sandbox *sb)
+{
+	return sb->name;
+}
+
+const char *osh_sandbox_cgroup_path(const struct osh_sandbox *sb)
+{
+	return sb->cg ? sb->cg->path : NULL;
+}
+
+unsigned int osh_sandbox_mechanisms(const struct osh_sandbox *sb)
+{
+	return sb->mechanisms;
+}
+
+int osh_sandbox_landlock_abi(const struct osh_sandbox *sb)
+{
+	return sb->landlock_abi;
+}
+
+pid_t osh_sandbox_pid(const struct osh_sandbox *sb)
+{
+	return sb->pid;
+}
+
+const struct osh_strv *osh_sandbox_warnings(const struct osh_sandbox *sb)
+{
+	return &sb->warnings;
+}
+
+const struct osh_strv *osh_sandbox_report(const struct osh_sandbox *sb)
+{
+	return &sb->report;
+}
+
+int osh_sandbox_describe(const struct osh_sandbox *sb, char **ret_text)
+{
+	char ids[64], ll[64];
+	int r;
+
+	if (sb->set_ids)
+		snprintf(ids, sizeof(ids), "uid %u gid %u", (unsigned)sb->uid, (unsigned)sb->gid);
+	else
+		snprintf(ids, sizeof(ids), "uid %u (caller)", (unsigned)getuid());
+	if (sb->mechanisms & OSH_MECH_LANDLOCK)
+		snprintf(ll, sizeof(ll), "landlock abi %d%s", sb->landlock_abi,
+			 sb->landlock_scoped ? " + signal/abstract-unix scopes" : "");
+	else if (sb->landlock_abi > 0)
+		snprintf(ll, sizeof(ll), "landlock off");
+	else
+		snprintf(ll, sizeof(ll), "landlock unavailable");
+	r = asprintf(ret_text, "sandbox %s (cgroup %s; %s; no capabilities; %s; %s; bpf-lsm %s%s)",
+		     sb->name, sb->cg ? sb->cg->path : "-", ids, ll,
+		     (sb->mechanisms & OSH_MECH_SECCOMP) ? "seccomp" : "seccomp off",
+		     (sb->mechanisms & OSH_MECH_BPF_LSM) ? "active" : "unavailable: ",
+		     (sb->mechanisms & OSH_MECH_BPF_LSM) ? ""
+		     : sb->bpf_lsm_reason		 ? sb->bpf_lsm_reason
+							 : "unknown");
+	return r < 0 ? -ENOMEM : 0;
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The sandbox engine: one sandbox = one cgroup in osh's subtree + one process tree started in it
+ * under the policy's identity, Landlock ruleset and seccomp filter. Used by `oshctl run` and the
+ * daemon alike. Functions return 0 or -errno and fill a struct osh_sandbox_error; nothing here
+ * prints. Start-up order and its reasons: docs/arch-sandbox.md. */
+#ifndef OSH_USERSPACE_SANDBOX_H
+#define OSH_USERSPACE_SANDBOX_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "policy.h"
+#include "sandbox-error.h"
+#include "strv.h"
+
+/* Enforcement mechanisms; a sandbox reports the set that is really active. New mechanisms (BPF
+ * LSM filesystem hooks, network cgroup programs) are one more bit each. */
+enum osh_mechanism {
+	OSH_MECH_CGROUP = 1u << 0,   /* own cgroup, entered by clone3(CLONE_INTO_CGROUP) */
+	OSH_MECH_IDENTITY = 1u << 1, /* run_as user/group switched */
+	OSH_MECH_NO_CAPS = 1u << 2,  /* all capability sets empty, no_new_privs */
+	OSH_MECH_LANDLOCK = 1u << 3,
+	OSH_MECH_SECCOMP = 1u << 4,
+	OSH_MECH_BPF_LSM = 1u << 5, /* not implemented by the runner yet */
+};
+
+/* Short name of one mechanism bit ("landlock", "bpf-lsm", ...). */
+const char *osh_mechanism_name(unsigned int mech);
+
+struct osh_sandbox_config {
+	char *name;	 /* NULL: osh-run-<pid> */
+	char *workdir;	 /* NULL: the current directory */
+	bool fs_present; /* false: the runner's default filesystem policy (sandbox.c) */
+	bool include_workdir;
+	struct osh_strv read_only;
+	struct osh_strv read_write;
+	struct osh_strv deny;
+	enum osh_landlock_compat landlock_compat;
+	struct osh_ident run_as_user;  /* UNSET: keep the caller's uid */
+	struct osh_ident run_as_group; /* UNSET: the user's primary group (or the caller's gid) */
+	bool no_seccomp;	       /* for measurements only; never set from a policy */
+};
+
+/* Zeroes cfg (best_effort, no paths, caller identity). */
+void osh_sandbox_config_init(struct osh_sandbox_config *cfg);
+/* Frees what cfg owns; cfg is re-initialised. Accepts NULL. */
+void osh_sandbox_config_free(struct osh_sandbox_config *cfg);
+/* Fills the static parts of cfg (filesystem_policy, landlock, process) from a validated policy,
+ * replacing what cfg held there. name and workdir are left alone. Returns 0 or -ENOMEM. */
+int osh_sandbox_config_from_policy(const struct osh_policy *p, struct osh_sandbox_config *cfg,
+				   struct osh_sandbox_error *e);
+
+struct osh_sandbox;
+
+/* Prepares a sandbox: resolves the identity (creating the `sandbox` user on first use), probes
+ * Landlock and builds its ruleset, builds the seccomp filter, and creates the cgroup last (so a
+ * failure before leaves nothing behind). Gaps under best_effort become warnings
+ * (osh_sandbox_warnings). On success *ret is owned by the caller: osh_sandbox_destroy(). */
+int osh_sandbox_create(const struct osh_sandbox_config *cfg, struct osh_sandbox **ret,
+		       struct osh_sandbox_error *e);
+
+struct osh_sandbox_spawn_opts {
+	char *const *envp;	     /* NULL: the caller's environment */
+	const sigset_t *sig_default; /* signals the child resets to SIG_DFL */
+	bool kill_with_parent;	     /* the child dies with the calling process */
+};
+
+/* Starts argv in the sandbox (one command per sandbox). Returns 0 once the command runs. If the
+ * child fails before exec, returns -errno with e naming the step ("landlock", "exec", ...) and
+ * *ret_status set to 126 (cannot execute) or 127 (not found); the child is reaped already. */
+int osh_sandbox_spawn(struct osh_sandbox *sb, char *const argv[],
+		      const struct osh_sandbox_spawn_opts *opts, int *ret_status,
+		      struct osh_sandbox_error *e);
+
+/* Waits for the command and returns its status the way a shell reports it in *ret_status: the
+ * exit code, or 128 + signal number. EINTR is retried. */
+int osh_sandbox_wait(struct osh_sandbox *sb, int *ret_status, struct osh_sandbox_error *e);
+
+/* Kills whatever is left in the sandbox cgroup, removes it and frees sb (always, also when an
+ * error is returned). Accepts NULL. */
+int osh_sandbox_destroy(struct osh_sandbox *sb, struct osh_sandbox_error *e);
+
+/* Accessors; the strings and vectors stay owned by sb. */
+const char *osh_sandbox_name(const struct osh_sandbox *sb);
+const char *osh_sandbox_cgroup_path(const struct osh_sandbox *sb);
+unsigned int osh_sandbox_mechanisms(const struct osh_sandbox *sb);
+int osh_sandbox_landlock_abi(const struct osh_sandbox *sb);
+pid_t osh_sandbox_pid(const struct osh_sandbox *sb);
+const struct osh_strv *osh_sandbox_warnings(const struct osh_sandbox *sb);
+/* What each filesystem deny path does and does not cover under the active mechanisms. */
+const struct osh_strv *osh_sandbox_report(const struct osh_sandbox *sb);
+
+/* One line saying which mechanisms are active, e.g. "sandbox osh-run-12 (cgroup /sys/...;
+ * uid 65534 gid 65534; landlock abi 7; seccomp; bpf-lsm unavailable: ...)". Caller frees. */
+int osh_sandbox_describe(const struct osh_sandbox *sb, char **ret_text);
+
+#endif
