@@ -109,6 +109,32 @@ static int cmp_name(const void *a, const void *b)
 	return (x->proto > y->proto) - (x->proto < y->proto);
 }
 
+/* Name entries merge only when their endpoints constrain the answers alike: an entry keeps one
+ * endpoint's allowed_ips, so merging endpoints with different allowed_ips would give one rule's
+ * binaries another rule's address restriction (or none). Equal keys with different allowed_ips
+ * stay separate entries; the DNS responder installs an answer for each entry it passes. */
+static int cmp_allowed_ips(const struct osh_endpoint *a, const struct osh_endpoint *b)
+{
+	if (a->n_allowed_ips != b->n_allowed_ips)
+		return a->n_allowed_ips < b->n_allowed_ips ? -1 : 1;
+	for (size_t i = 0; i < a->n_allowed_ips; i++) {
+		int r = osh_cidr_cmp(&a->allowed_ips[i], &b->allowed_ips[i]);
+
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int cmp_name_ips(const void *a, const void *b)
+{
+	int r = cmp_name(a, b);
+
+	return r ? r
+		 : cmp_allowed_ips(((const struct osh_image_name *)a)->endpoint,
+				   ((const struct osh_image_name *)b)->endpoint);
+}
+
 /* Sorts and merges entries with equal keys. The value is at the same offset for all three. */
 #define MERGE_SORTED(arr, n, cmp)                                                                  \
 	do {                                                                                       \
@@ -234,9 +260,9 @@ static int compile_network(struct osh_policy_image *img, const struct osh_policy
 	{
 		size_t o = 0;
 
-		qsort(img->names, img->n_names, sizeof(*img->names), cmp_name);
+		qsort(img->names, img->n_names, sizeof(*img->names), cmp_name_ips);
 		for (size_t i = 0; i < img->n_names; i++) {
-			if (o && cmp_name(&img->names[o - 1], &img->names[i]) == 0) {
+			if (o && cmp_name_ips(&img->names[o - 1], &img->names[i]) == 0) {
 				value_merge(&img->names[o - 1].entry.value,
 					    &img->names[i].entry.value);
 				continue;

@@ -243,12 +243,57 @@ static void test_diff_static(void **state)
 	free(t);
 }
 
+/* Two rules naming the same host and port with different allowed_ips keep separate name entries,
+ * each with its own binaries and its own address restriction (merging them would hand one rule's
+ * binaries the other's restriction, or none). Equal allowed_ips still merge. */
+static void test_compile_names_keep_allowed_ips(void **state)
+{
+	struct osh_policy *p = parse_ok("version: 1\n"
+					"network_policies:\n"
+					"  a:\n"
+					"    endpoints:\n"
+					"      - host: x.example.com\n"
+					"        port: 443\n"
+					"        allowed_ips: [203.0.113.0/24]\n"
+					"    binaries: [{path: /usr/bin/curl}]\n"
+					"  b:\n"
+					"    endpoints:\n"
+					"      - host: x.example.com\n"
+					"        port: 443\n"
+					"    binaries: [{path: /usr/bin/wget}]\n"
+					"  c:\n"
+					"    endpoints:\n"
+					"      - host: x.example.com\n"
+					"        port: 443\n"
+					"    binaries: [{path: /usr/bin/git}]\n");
+	struct osh_policy_image *img = NULL;
+	char *text = NULL;
+
+	(void)state;
+	assert_int_equal(osh_policy_compile(p, &img), 0);
+	assert_int_equal(osh_policy_image_format(img, &text), 0);
+	assert_non_null(strstr(text, "name x.example.com tcp/443 exact binaries=0x6 "));
+	assert_non_null(strstr(
+	    text, "name x.example.com tcp/443 exact allowed_ips=203.0.113.0/24 binaries=0x1 "));
+	assert_int_equal(img->n_names, 2);
+	for (size_t i = 0; i < img->n_names; i++)
+		assert_int_equal(img->names[i].endpoint->n_allowed_ips,
+				 img->names[i].entry.value.binaries == 0x1 ? 1 : 0);
+	free(text);
+	osh_policy_image_free(img);
+	osh_policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_compile_text),	  cmocka_unit_test(test_compile_keys),
-		cmocka_unit_test(test_compile_empty),	  cmocka_unit_test(test_diff_same),
-		cmocka_unit_test(test_diff_dynamic_only), cmocka_unit_test(test_diff_static),
+		cmocka_unit_test(test_compile_names_keep_allowed_ips),
+		cmocka_unit_test(test_compile_text),
+		cmocka_unit_test(test_compile_keys),
+		cmocka_unit_test(test_compile_empty),
+		cmocka_unit_test(test_diff_same),
+		cmocka_unit_test(test_diff_dynamic_only),
+		cmocka_unit_test(test_diff_static),
 	};
 
 	return cmocka_run_group_tests_name("policy_compile", tests, NULL, NULL);
