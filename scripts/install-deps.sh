@@ -18,6 +18,7 @@ PKGS=(
   libcmocka-dev clang-format clang-tidy cppcheck
   # end-to-end tests: fake internet in network namespaces
   iproute2 nftables dnsmasq-base socat openssl curl tmux python3 procps util-linux
+  bind9-dnsutils  # dig: queries the DNS responder (tests/e2e/25-dns.bats)
   bats
   # VM tests (BPF LSM): qemu under TCG, busybox for the initramfs
   qemu-system-x86 busybox-static cpio kmod
