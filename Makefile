@@ -165,6 +165,8 @@ format:
 install: all
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(O)/bin/oshctl $(DESTDIR)$(BINDIR)/oshctl
+	install -d $(DESTDIR)$(PREFIX)/share/osh
+	cp -R prover/registry $(DESTDIR)$(PREFIX)/share/osh/prover-registry
 
 clean:
 	rm -rf $(O)
