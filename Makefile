@@ -34,9 +34,10 @@ msg = @printf '  %-8s %s\n' $(1) $(2);
 endif
 
 .DELETE_ON_ERROR:
-# Nothing built here is a throw-away intermediate: keep output folders, .bpf.o and helper .o
-# files so a second make does not rebuild them.
-.SECONDARY:
+# Keep what pattern chains build on the way (output folders, .bpf.o, helper .o) so a second make
+# does not rebuild them. Not `.SECONDARY:` without prerequisites: that makes every target an
+# intermediate, and a library would then not be re-archived when a new source file appears.
+.PRECIOUS: %/ $(O)/%.o $(O)/%.bpf.o $(O)/%.skel.h
 .SUFFIXES:
 .DEFAULT_GOAL := all
 
@@ -77,7 +78,8 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror -MMD -MP \
               -Ibpf -Ibpf/lib -I$(O)/bpf
 
 # --- sources ---------------------------------------------------------------------------------------
-notfuzz = $(filter-out %/fuzz-%.c,$(1))
+# (filter-out cannot match two wildcards in one pattern, so look for the "/fuzz-" part by hand)
+notfuzz = $(foreach f,$(1),$(if $(findstring /fuzz-,$(f)),,$(f)))
 POLICY_SRCS := $(call notfuzz,$(wildcard policy-compiler/*.c))
 PROVER_SRCS := $(call notfuzz,$(wildcard prover/*.c))
 ENGINE_SRCS := $(call notfuzz,$(wildcard userspace/*.c))
