@@ -84,4 +84,151 @@ struct osh_egress_bin_value {
 	__u64 mask; /* the binary's bit(s) in osh_egress_value.binaries */
 };
 
+/* ---- kernel-side state of the egress programs (bpf/egress.bpf.c) -------------------------------
+ * Everything below is written by the loader (userspace/bpf-egress.c) or by the programs, never by
+ * the policy compiler. */
+
+#define OSH_EGRESS_MAX_SANDBOXES 1024  /* sandboxes one loaded object governs */
+#define OSH_EGRESS_MAX_PROCS	 65536 /* processes tracked by the identity programs */
+#define OSH_EGRESS_MAX_EXES	 16384 /* {sandbox, dev, ino} binary identities */
+#define OSH_EGRESS_MAX_RULES	 (OSH_EGRESS_MAX_V4 + OSH_EGRESS_MAX_V6) /* one generation */
+#define OSH_EGRESS_MAX_DNS_FLOWS 4096 /* redirected DNS flows remembered for the responder */
+#define OSH_EGRESS_RINGBUF_BYTES (256 * 1024)
+#define OSH_EGRESS_NO_RULE	 0xffffffffu /* osh_egress_event.rule when no entry matched */
+#define OSH_EGRESS_COMM_LEN	 16
+#define OSH_EGRESS_EXE_PARTS	 8  /* path components of the executable an event carries */
+#define OSH_EGRESS_EXE_PART_LEN	 32 /* bytes of one component, NUL included (longer: cut) */
+
+/* Prefix bits of an IPv4 destination stored in the (single, IPv6-keyed) LPM trie of a
+ * generation: v4 addresses are kept as ::ffff:a.b.c.d so one trie (one map-of-maps slot) holds
+ * both families and a reload flips both at once. */
+#define OSH_EGRESS_V4_MAPPED_BITS 96
+
+/* Identity of a process: tgid alone is reused, start time of the group leader is not. The u64
+ * first so the key has no hole. */
+struct osh_egress_proc_key {
+	__u64 start_time; /* task->group_leader->start_time (ns, monotonic) */
+	__u32 tgid;
+	__u32 pad;
+};
+
+/* What a process is: its sandbox (cgroup id) and the binaries it or any ancestor inside that
+ * sandbox executed, as bits of the sandbox's stable binary numbering (osh_egress_exe_key). */
+struct osh_egress_proc {
+	__u64 sandbox;
+	__u64 binaries;
+};
+
+/* A policy binary in one sandbox. sandbox first: entries of one sandbox sort together when the
+ * loader dumps or deletes them. dev is the kernel's s_dev (MKDEV: major << 20 | minor). */
+struct osh_egress_exe_key {
+	__u64 sandbox;
+	__u64 ino;
+	__u32 dev;
+	__u32 pad;
+};
+
+enum osh_egress_sandbox_flags {
+	OSH_EGRESS_SB_DNS4 = 1, /* redirect IPv4 port 53 to dns_addr4:dns_port4 */
+	OSH_EGRESS_SB_DNS6 = 2, /* redirect IPv6 port 53 to dns_addr6:dns_port6 */
+};
+
+/* Per-sandbox settings (map osh_sandboxes, key: the sandbox cgroup id). */
+struct osh_egress_sandbox {
+	__u32 flags;	 /* enum osh_egress_sandbox_flags */
+	__u16 dns_port4; /* network byte order */
+	__u16 dns_port6; /* network byte order */
+	__u8 dns_addr4[4];
+	__u32 generation; /* bumped by every reload, for events and tests */
+	__u8 dns_addr6[16];
+};
+
+/* The original destination of a redirected DNS flow, for the responder to forward to. Key: the
+ * client's protocol and local port (known only once the packet leaves, so the cgroup_skb program
+ * writes it), in the sandbox's network namespace. */
+struct osh_egress_dns_key {
+	__u16 sport; /* client local port, network byte order */
+	__u8 proto;  /* enum osh_egress_proto */
+	__u8 family; /* 4 or 6: the family of the client socket's destination */
+	__u32 pad;
+};
+
+struct osh_egress_dns_orig {
+	__u64 sandbox;
+	__u8 addr[16]; /* v4 as ::ffff:a.b.c.d */
+	__u16 port;    /* network byte order */
+	__u16 pad;
+	__u32 pad2;
+};
+
+/* What the connect/sendmsg programs let through on a socket, for the cgroup_skb backstop and
+ * for recvmsg (sk_storage osh_sk). Addresses as they go on the wire (after a DNS rewrite). */
+struct osh_egress_sk {
+	__u8 conn_ok; /* connect() was allowed to conn_addr:conn_port */
+	__u8 send_ok; /* the last allowed sendmsg() went to send_addr:send_port */
+	__u8 dns;     /* the flow was redirected to the DNS responder */
+	/* A UDP connect() to conn_addr:conn_port that policy denies: connect() itself sends
+	 * nothing and is let through (resolvers connect UDP sockets only to learn a source
+	 * address), the first datagram is dropped with this reason (enum osh_egress_reason). */
+	__u8 conn_denied;
+	__u16 conn_port;
+	__u16 send_port;
+	__u8 conn_addr[16];
+	__u8 send_addr[16];
+	__u8 dns_addr[16]; /* the original resolver the client asked for */
+	__u16 dns_port;
+	__u16 pad;
+	__u32 conn_rule; /* with conn_denied: the closest rule */
+};
+
+enum osh_egress_op {
+	OSH_EGRESS_OP_CONNECT = 1,
+	OSH_EGRESS_OP_SENDMSG = 2,
+	OSH_EGRESS_OP_SOCKET = 3, /* sock_create: a socket type osh never allows */
+	OSH_EGRESS_OP_PACKET = 4, /* cgroup_skb backstop */
+};
+
+enum osh_egress_verdict {
+	OSH_EGRESS_ALLOW = 0,
+	OSH_EGRESS_DENY = 1,
+	OSH_EGRESS_AUDIT = 2, /* allowed and logged */
+};
+
+enum osh_egress_reason {
+	OSH_EGRESS_R_NO_ENTRY = 1,  /* no network_policies entry for this destination */
+	OSH_EGRESS_R_BINARY = 2,    /* an entry exists, not for this process's binaries */
+	OSH_EGRESS_R_SPECIAL = 3,   /* loopback, link-local, metadata or unspecified address */
+	OSH_EGRESS_R_L7 = 4,	    /* the entry needs the L7 proxy, which is not available */
+	OSH_EGRESS_R_SOCKET = 5,    /* raw, ICMP or another protocol than TCP/UDP */
+	OSH_EGRESS_R_UNCHECKED = 6, /* a packet no connect/sendmsg check let through */
+	OSH_EGRESS_R_NO_POLICY = 7, /* the sandbox has no policy generation loaded */
+};
+
+/* One event of the ring buffer osh_events. */
+struct osh_egress_event {
+	__u64 sandbox;
+	__u64 binaries; /* the process's mask */
+	__u64 ts_ns;	/* bpf_ktime_get_ns() */
+	__u32 pid;
+	__u32 tgid;
+	__u32 uid;
+	__u32 rule; /* network_policies index of the matching entry, or OSH_EGRESS_NO_RULE */
+	__u8 op;    /* enum osh_egress_op */
+	__u8 verdict;
+	__u8 reason; /* enum osh_egress_reason */
+	__u8 family; /* 4 or 6: of addr as matched (after normalisation) */
+	__u8 proto;  /* IPPROTO_* */
+	__u8 pad;
+	__u16 port;    /* host byte order */
+	__u8 addr[16]; /* v4 in the first 4 bytes */
+	char comm[OSH_EGRESS_COMM_LEN];
+	/* The executable's path, read in the kernel (the process may be gone when userspace reads
+	 * the event): components leaf first, exe_parts of them; exe_complete when they reach the
+	 * root, otherwise the path is longer than what is shown. */
+	char exe[OSH_EGRESS_EXE_PARTS][OSH_EGRESS_EXE_PART_LEN];
+	__u8 exe_parts;
+	__u8 exe_complete;
+	__u8 pad2[6];
+};
+
 #endif

@@ -59,6 +59,9 @@ static void print_text(const struct osh_probe *p)
 		       g->err ? err_text(g->err, buf, sizeof(buf)) : "", g->detail[0] ? " - " : "",
 		       g->detail);
 	}
+	printf("%-22s %s%s\n", "bpf-lsm fs programs",
+	       p->bpf_fs ? "not usable: " : "usable (load, attach; deny exact, reloadable)",
+	       p->bpf_fs ? p->bpf_fs_reason : "");
 	if (p->landlock_abi)
 		printf("%-22s ABI %d\n", "landlock", p->landlock_abi);
 	else
@@ -109,6 +112,9 @@ static int print_json(const struct osh_probe *p)
 		if (p->progs[i].detail[0])
 			cJSON_AddStringToObject(o, "detail", p->progs[i].detail);
 	}
+	cJSON_AddBoolToObject(root, "bpf_lsm_fs", p->bpf_fs == 0);
+	if (p->bpf_fs)
+		cJSON_AddStringToObject(root, "bpf_lsm_fs_reason", p->bpf_fs_reason);
 	cJSON_AddNumberToObject(root, "landlock_abi", p->landlock_abi);
 	cJSON_AddBoolToObject(root, "seccomp", p->seccomp);
 	cJSON_AddStringToObject(root, "user_namespaces", err_text(p->userns, buf, sizeof(buf)));

@@ -87,6 +87,23 @@ static int policy_load(const char *path, struct osh_sandbox_config *cfg)
 	return r;
 }
 
+/* BPF LSM denials, from the engine's event thread: one line each on stderr. */
+static void print_fs_event(const struct osh_fs_event *ev, void *ctx)
+{
+	char *line = NULL;
+
+	if (osh_fs_event_format(ev, &line) == 0)
+		fprintf(stderr, "osh: %s\n", line);
+	free(line);
+}
+
+/* Egress denials and audits, from the engine's network thread: one line each on stderr, also
+ * with -q (they are what the user must see, not start-up chatter). */
+static void print_net_event(const char *line, void *ctx)
+{
+	fprintf(stderr, "osh: %s\n", line);
+}
+
 static void print_error(const struct osh_sandbox_error *e)
 {
 	char msg[PATH_MAX + 300];
@@ -180,6 +197,9 @@ int cmd_run(int argc, char **argv)
 	if (policy_load(policy, &cfg) < 0)
 		goto out;
 
+	if (!quiet)
+		cfg.fs_event_fn = print_fs_event;
+	cfg.net_event_fn = print_net_event;
 	r = osh_sandbox_create(&cfg, &sb, &err);
 	if (r < 0) {
 		print_error(&err);
@@ -195,8 +215,8 @@ int cmd_run(int argc, char **argv)
 		if (!policy)
 			fprintf(stderr, "osh: policy: %s (examples/default.yaml)\n",
 				DEFAULT_POLICY_NAME);
-		fprintf(stderr,
-			"osh: warning: network egress is not restricted by `oshctl run` yet\n");
+		if (!(osh_sandbox_mechanisms(sb) & OSH_MECH_EGRESS))
+			fprintf(stderr, "osh: warning: network egress is not restricted\n");
 	}
 
 	/* The child shares the caller's foreground process group, so the terminal's SIGINT/SIGQUIT

@@ -9,7 +9,9 @@ O=${O:-build}
 H=$O/tests/helpers
 N=${BENCH_CONNECTS:-20000}
 cgroup_dir=""
+egress_ns=""
 cleanup() {
+	[ -n "$egress_ns" ] && ip netns del "$egress_ns" 2>/dev/null
 	if [ -n "$cgroup_dir" ] && [ -d "$cgroup_dir" ]; then
 		while read -r p; do kill -KILL "$p" 2>/dev/null; done <"$cgroup_dir/cgroup.procs"
 		rmdir "$cgroup_dir" 2>/dev/null
@@ -57,6 +59,39 @@ else
 	row "connect+close" "skipped" "helpers not built" "-"
 fi
 
+# --- connect()+close() through the real egress programs (bpf/egress.bpf.c) -----------------------
+# In a private network namespace on a documentation address on its lo (loopback destinations are
+# never allowed from a sandbox). egress-run attaches the programs to a test cgroup with a policy
+# allowing the listener's port; the baseline is the same cgroup without programs.
+if [ -x "$H/egress-bench" ] && [ -x "$H/egress-run" ]; then
+	mnt=$(cgroup2_mount)
+	cgroup_dir=$mnt/osh-test-bench-egress-$$
+	egress_ns=osht-bench-$$
+	mkdir "$cgroup_dir"
+	ip netns add "$egress_ns" && ip -n "$egress_ns" link set lo up &&
+		ip -n "$egress_ns" addr add 198.51.100.1/32 dev lo
+	pol=$(mktemp --suffix=.yaml)
+	printf 'version: 1\nnetwork_policies:\n  bench:\n    endpoints:\n      - host: 198.51.100.1\n        port: 20080\n    binaries:\n      - path: %s\n' \
+		"$(realpath "$H/egress-bench")" >"$pol"
+	ns() { sed -n 's/.*ns_per_op=\([0-9]*\).*/\1/p'; }
+	inns() { nsenter --net="/run/netns/$egress_ns" -- "$@"; }
+	b=() a=() d=()
+	for _ in 1 2 3 4 5; do
+		b+=("$(inns sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2" "$3" 198.51.100.1 20080' _ "$cgroup_dir" "$H/egress-bench" "$N" | ns)")
+		a+=("$(inns "$H/egress-run" --cgroup "$cgroup_dir" --policy "$pol" -- "$H/egress-bench" "$N" 198.51.100.1 20080 | ns)")
+		d+=("$(inns "$H/egress-run" --cgroup "$cgroup_dir" --policy "$pol" -- "$H/egress-bench" "$N" 198.51.100.1 20081 2>/dev/null | ns)")
+	done
+	rm -f "$pol"
+	median() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
+	base=$(median "${b[@]}") allow=$(median "${a[@]}") deny=$(median "${d[@]}")
+	row "connect+close allowed, egress programs" "${allow}ns" "no programs ${base}ns" "$(ratio "$allow" "$base")"
+	row "connect+close denied (EPERM), egress" "${deny}ns" "no programs, allowed ${base}ns" "$(ratio "$deny" "$base")"
+	cleanup
+	cgroup_dir="" egress_ns=""
+else
+	row "connect+close, egress programs" "skipped" "helpers not built" "-"
+fi
+
 # --- policy compiler -----------------------------------------------------------------------------
 if [ -x "$H/bench-policy" ]; then
 	line=$("$H/bench-policy")
@@ -80,4 +115,38 @@ if [ -x "$O/bin/oshctl" ] && command -v hyperfine >/dev/null && command -v bwrap
 	rm -f "$json"
 else
 	row "sandbox start" "skipped" "oshctl run or hyperfine/bwrap missing" "-"
+fi
+
+# --- open()+close() of an allowed file: sandbox vs the bare mechanism vs nothing -------------------
+# The sandbox (`oshctl run`: Landlock + seccomp, + BPF LSM where it loads) against a bare Landlock
+# ruleset with the same rules in the same helper, and against no restriction at all.
+if [ -x "$H/bench-open" ] && [ -x "$O/bin/oshctl" ]; then
+	NO=${BENCH_OPENS:-200000}
+	file=/usr/include/linux/bpf.h
+	[ -r "$file" ] || file=/etc/passwd
+	pol=$(mktemp --suffix=.yaml)
+	cat >"$pol" <<POLICY
+version: 1
+filesystem_policy:
+  include_workdir: true
+  read_only: [/usr, /lib, /lib64, /bin, /sbin, /etc, /proc]
+  read_write: [/tmp, /dev/null]
+POLICY
+	ll_args=(--ro /usr --ro /lib --ro /lib64 --ro /bin --ro /sbin --ro /etc --ro /proc
+		--rw /tmp --rw /dev/null --rw "$PWD")
+	ns() { sed -n 's/.*ns_per_op=\([0-9]*\).*/\1/p'; }
+	n0=() n1=() n2=()
+	for _ in 1 2 3 4 5; do
+		n0+=("$("$H/bench-open" "$file" "$NO" | ns)")
+		n1+=("$("$H/bench-open" "${ll_args[@]}" "$file" "$NO" | ns)")
+		n2+=("$("$O/bin/oshctl" run -q --policy "$pol" -- "$H/bench-open" "$file" "$NO" 2>/dev/null | ns)")
+	done
+	rm -f "$pol"
+	median() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
+	none=$(median "${n0[@]}") ll=$(median "${n1[@]}") sb=$(median "${n2[@]}")
+	row "open+close allowed file, oshctl run sandbox" "${sb}ns" "bare Landlock ${ll}ns" "$(ratio "$sb" "$ll")"
+	row "open+close allowed file, bare Landlock" "${ll}ns" "no sandbox ${none}ns" "$(ratio "$ll" "$none")"
+	row "open+close allowed file, oshctl run sandbox" "${sb}ns" "no sandbox ${none}ns" "$(ratio "$sb" "$none")"
+else
+	row "open+close" "skipped" "helpers not built" "-"
 fi

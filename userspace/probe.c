@@ -23,6 +23,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include "bpf-fs.h"
 #include "cgroup.h"
 #include "landlock.h"
 #include "probe.h"
@@ -157,6 +158,33 @@ static int probe_clone_into_cgroup(const char *mount)
 	return 0;
 }
 
+/* The runner's real BPF LSM programs (bpf/fs.bpf.c), loaded and attached as a sandbox would;
+ * they only run when bpf is an active LSM, which a successful load does not prove. */
+static void probe_bpf_fs(struct osh_probe *p)
+{
+	struct osh_bpf_fs *fs = NULL;
+	char *reason = NULL;
+
+	if (p->lsm_list[0] && !strstr(p->lsm_list, "bpf")) {
+		p->bpf_fs = -EOPNOTSUPP;
+		snprintf(p->bpf_fs_reason, sizeof(p->bpf_fs_reason),
+			 "bpf is not in the kernel's active LSMs (boot with lsm=...,bpf)");
+		return;
+	}
+	p->bpf_fs = osh_bpf_fs_open(2, &fs, &reason);
+	if (p->bpf_fs < 0) {
+		snprintf(p->bpf_fs_reason, sizeof(p->bpf_fs_reason), "%s",
+			 reason ? reason : strerror(-p->bpf_fs));
+	} else if (!p->lsm_list[0]) {
+		p->bpf_fs = -ENOENT;
+		snprintf(p->bpf_fs_reason, sizeof(p->bpf_fs_reason),
+			 "the programs load, but securityfs is not mounted: cannot tell whether "
+			 "bpf is an active LSM (mount -t securityfs none /sys/kernel/security)");
+	}
+	free(reason);
+	osh_bpf_fs_free(fs);
+}
+
 static int probe_userns(void)
 {
 	int status;
@@ -199,6 +227,7 @@ void osh_probe_run(struct osh_probe *p)
 		close(fd);
 	}
 	probe_progs(p);
+	probe_bpf_fs(p);
 	p->landlock_abi = osh_landlock_abi();
 	p->seccomp = osh_seccomp_available();
 	p->userns = probe_userns();
@@ -216,7 +245,7 @@ void osh_probe_run(struct osh_probe *p)
 		p->mechanisms |= OSH_MECH_SECCOMP;
 	else
 		p->missing++;
-	if (p->progs[OSH_PROBE_LSM].err == 0)
+	if (p->bpf_fs == 0)
 		p->mechanisms |= OSH_MECH_BPF_LSM;
 	for (int i = 0; i < OSH_PROBE_PROG_MAX; i++)
 		if (p->progs[i].required && p->progs[i].err)

@@ -33,6 +33,8 @@ struct osh_probe {
 	bool bpffs;		/* a bpf filesystem is mounted at /sys/fs/bpf */
 	char lsm_list[256];	/* /sys/kernel/security/lsm, "" when unreadable */
 	struct osh_probe_prog progs[OSH_PROBE_PROG_MAX];
+	int bpf_fs;		 /* 0 = osh's BPF LSM fs programs load, attach and run */
+	char bpf_fs_reason[256]; /* why not, when bpf_fs != 0 */
 	int landlock_abi;	 /* 0 = none */
 	bool seccomp;		 /* seccomp filters with SECCOMP_RET_ERRNO */
 	int userns;		 /* 0 = unshare(CLONE_NEWUSER) works, else -errno */

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bpf-fs.h"
 #include "cgroup.h"
 #include "landlock.h"
 #include "sandbox-spawn.h"
@@ -21,6 +22,9 @@
 #include "seccomp-filter.h"
 
 #define SANDBOX_USER "sandbox"
+/* Depth of <cgroup2 root>/osh/<name>: the ancestor level BPF programs resolve a task's sandbox
+ * at. Assumes osh sees the whole hierarchy (no cgroup namespace). */
+#define SANDBOX_CGROUP_LEVEL 2
 
 struct osh_sandbox {
 	char *name;
@@ -35,6 +39,8 @@ struct osh_sandbox {
 	uid_t uid;
 	gid_t gid;
 	char *bpf_lsm_reason;
+	struct osh_bpf_fs *bpf_fs;   /* BPF LSM programs, held for the sandbox's lifetime */
+	struct osh_sandbox_net *net; /* egress programs and DNS responder */
 	struct osh_strv warnings;
 	struct osh_strv report;
 	pid_t pid;
@@ -63,6 +69,8 @@ const char *osh_mechanism_name(unsigned int mech)
 		return "landlock";
 	case OSH_MECH_SECCOMP:
 		return "seccomp";
+	case OSH_MECH_EGRESS:
+		return "egress";
 	case OSH_MECH_BPF_LSM:
 		return "bpf-lsm";
 	default:
@@ -85,6 +93,7 @@ void osh_sandbox_config_free(struct osh_sandbox_config *cfg)
 	osh_strv_free(&cfg->read_only);
 	osh_strv_free(&cfg->read_write);
 	osh_strv_free(&cfg->deny);
+	osh_policy_free(cfg->net_policy);
 	osh_sandbox_config_init(cfg);
 }
 
@@ -115,6 +124,10 @@ int osh_sandbox_config_from_policy(const struct osh_policy *p, struct osh_sandbo
 	cfg->landlock_compat = p->landlock_compat;
 	cfg->run_as_user = p->process.run_as_user;
 	cfg->run_as_group = p->process.run_as_group;
+	osh_policy_free(cfg->net_policy);
+	cfg->net_policy = NULL;
+	if ((r = osh_sandbox_net_policy_copy(p, &cfg->net_policy)) < 0)
+		return osh_sandbox_error_set(e, r, "policy", p->source, NULL);
 	return 0;
 }
 
@@ -208,6 +221,7 @@ static int identity_resolve(const struct osh_sandbox_config *cfg, struct osh_san
 	return 0;
 }
 
+/* Why BPF LSM cannot be used here, or NULL when bpf is an active LSM. */
 static char *bpf_lsm_reason(void)
 {
 	char buf[256] = "";
@@ -224,20 +238,123 @@ static char *bpf_lsm_reason(void)
 		if (!strstr(buf, "bpf"))
 			why = "bpf is not in the kernel's active LSMs (boot with lsm=...,bpf)";
 		else
-			why = "not used by the runner yet (see oshctl doctor)";
+			return NULL;
 	}
 	return strdup(why);
+}
+
+/* Loads the BPF LSM programs when the kernel runs them: bpf must be an active LSM (a kernel
+ * without it accepts the programs but never calls them) and the load must succeed. */
+static void bpf_lsm_open(const struct osh_sandbox_config *cfg, struct osh_sandbox *sb)
+{
+	char *reason = NULL;
+
+	sb->bpf_lsm_reason = bpf_lsm_reason();
+	if (cfg->no_bpf_lsm) {
+		free(sb->bpf_lsm_reason);
+		sb->bpf_lsm_reason = strdup("off (no_bpf_lsm)");
+		return;
+	}
+	if (sb->bpf_lsm_reason)
+		return;
+	if (osh_bpf_fs_open(SANDBOX_CGROUP_LEVEL, &sb->bpf_fs, &reason) < 0)
+		sb->bpf_lsm_reason = reason ? reason : strdup("the programs did not load");
+}
+
+static int bpf_rules_push(struct osh_bpf_fs_rule **v, size_t *n, const char *path, uint32_t access,
+			  uint16_t kind)
+{
+	struct osh_bpf_fs_rule *nv = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (!nv)
+		return -ENOMEM;
+	nv[*n] = (struct osh_bpf_fs_rule){ path, { access, kind, (uint16_t)*n } };
+	*v = nv;
+	(*n)++;
+	return 0;
+}
+
+/* The sandbox's filesystem rules as the BPF programs read them, from the same inputs as the
+ * Landlock plan (the runner's defaults when the policy has no filesystem_policy). */
+static int bpf_lsm_rules_install(const struct osh_sandbox_config *cfg, struct osh_sandbox *sb,
+				 struct osh_sandbox_error *e)
+{
+	struct osh_bpf_fs_rule *v = NULL;
+	size_t n = 0, i;
+	int r = 0;
+
+	if (!cfg->fs_present) {
+		for (i = 0; r == 0 && i < sizeof(default_read_only) / sizeof(*default_read_only);
+		     i++)
+			r = bpf_rules_push(&v, &n, default_read_only[i], OSH_FS_READ,
+					   OSH_FS_RULE_READ_ONLY);
+		for (i = 0; r == 0 && i < sizeof(default_read_write) / sizeof(*default_read_write);
+		     i++)
+			r = bpf_rules_push(&v, &n, default_read_write[i],
+					   OSH_FS_READ | OSH_FS_WRITE, OSH_FS_RULE_READ_WRITE);
+	} else {
+		for (i = 0; r == 0 && i < cfg->read_only.n; i++)
+			r = bpf_rules_push(&v, &n, cfg->read_only.v[i], OSH_FS_READ,
+					   OSH_FS_RULE_READ_ONLY);
+		for (i = 0; r == 0 && i < cfg->read_write.n; i++)
+			r = bpf_rules_push(&v, &n, cfg->read_write.v[i], OSH_FS_READ | OSH_FS_WRITE,
+					   OSH_FS_RULE_READ_WRITE);
+		for (i = 0; r == 0 && i < cfg->deny.n; i++)
+			r = bpf_rules_push(&v, &n, cfg->deny.v[i], OSH_FS_DENY, OSH_FS_RULE_DENY);
+	}
+	if (r == 0 && (!cfg->fs_present || cfg->include_workdir) && strcmp(sb->workdir, "/"))
+		r = bpf_rules_push(&v, &n, sb->workdir, OSH_FS_READ | OSH_FS_WRITE,
+				   OSH_FS_RULE_WORKDIR);
+	if (r < 0)
+		r = osh_sandbox_error_set(e, r, "bpf-lsm", NULL, NULL);
+	else
+		/* Missing paths: Landlock's plan has warned (best_effort) or refused already. */
+		r = osh_bpf_fs_rules_set(sb->bpf_fs, sb->cg->id, v, n,
+					 cfg->landlock_compat == OSH_LANDLOCK_HARD_REQUIREMENT,
+					 NULL, e);
+	free(v);
+	return r;
+}
+
+int osh_sandbox_fs_reload(struct osh_sandbox *sb, const struct osh_policy_image *img,
+			  struct osh_sandbox_error *e)
+{
+	struct osh_bpf_fs_rule *v;
+	size_t n = 0;
+	int r;
+
+	if (!sb->bpf_fs || !sb->cg)
+		return osh_sandbox_error_set(e, EOPNOTSUPP, "bpf-lsm", sb->name,
+					     "filesystem rules can be reloaded only with BPF LSM");
+	v = calloc(img->n_fs + 1, sizeof(*v));
+	if (!v)
+		return osh_sandbox_error_set(e, ENOMEM, "bpf-lsm", NULL, NULL);
+	for (size_t i = 0; i < img->n_fs; i++)
+		v[n++] = (struct osh_bpf_fs_rule){ img->fs[i].path, img->fs[i].value };
+	if (img->include_workdir && strcmp(sb->workdir, "/")) {
+		v[n] = (struct osh_bpf_fs_rule){ sb->workdir,
+						 { OSH_FS_READ | OSH_FS_WRITE, OSH_FS_RULE_WORKDIR,
+						   (uint16_t)n } };
+		n++;
+	}
+	r = osh_bpf_fs_rules_set(sb->bpf_fs, sb->cg->id, v, n,
+				 img->landlock_compat == OSH_LANDLOCK_HARD_REQUIREMENT,
+				 &sb->warnings, e);
+	free(v);
+	return r;
 }
 
 static int landlock_prepare(const struct osh_sandbox_config *cfg, struct osh_sandbox *sb,
 			    struct osh_sandbox_error *e)
 {
-	struct osh_strv def_ro = { 0 }, def_rw = { 0 };
+	struct osh_strv def_ro = { 0 }, def_rw = { 0 }, no_deny = { 0 };
 	struct osh_landlock_plan plan;
 	struct osh_landlock_input in = {
 		.read_only = &cfg->read_only,
 		.read_write = &cfg->read_write,
-		.deny = &cfg->deny,
+		/* With BPF LSM the deny paths are exact there; Landlock then grants the whole
+		 * allowed trees instead of carving them (which would freeze their listing). */
+		.deny = sb->bpf_fs ? &no_deny : &cfg->deny,
 		.workdir = cfg->include_workdir ? sb->workdir : NULL,
 		.compat = cfg->landlock_compat,
 		.abi = osh_landlock_abi(),
@@ -277,6 +394,13 @@ static int landlock_prepare(const struct osh_sandbox_config *cfg, struct osh_san
 out:
 	osh_strv_free(&def_ro);
 	osh_strv_free(&def_rw);
+	if (r >= 0 && sb->bpf_fs)
+		for (size_t i = 0; i < cfg->deny.n && r >= 0; i++)
+			r = osh_strv_pushf(
+			    &sb->report,
+			    "deny %s: exact (bpf-lsm: every access through any name, "
+			    "also to entries created later)",
+			    cfg->deny.v[i]);
 	return r;
 }
 
@@ -318,6 +442,7 @@ int osh_sandbox_create(const struct osh_sandbox_config *cfg, struct osh_sandbox 
 	if (sb->set_ids)
 		sb->mechanisms |= OSH_MECH_IDENTITY;
 	sb->mechanisms |= OSH_MECH_NO_CAPS;
+	bpf_lsm_open(cfg, sb);
 	if ((r = landlock_prepare(cfg, sb, e)) < 0)
 		goto fail;
 	if (!cfg->no_seccomp) {
@@ -325,7 +450,6 @@ int osh_sandbox_create(const struct osh_sandbox_config *cfg, struct osh_sandbox 
 			goto fail;
 		sb->mechanisms |= OSH_MECH_SECCOMP;
 	}
-	sb->bpf_lsm_reason = bpf_lsm_reason();
 	/* Last: everything that can fail for policy reasons has, so no cgroup is left behind. */
 	if ((r = osh_cgroup_create(sb->name, &sb->cg, e)) < 0)
 		goto fail;
@@ -333,6 +457,32 @@ int osh_sandbox_create(const struct osh_sandbox_config *cfg, struct osh_sandbox 
 	/* Mechanisms keyed by the cgroup (BPF LSM filesystem rules, network programs) go here:
 	 * the cgroup and its id (sb->cg->id) exist, the child does not yet, so whatever is
 	 * attached now governs it from its first instruction. Each sets its OSH_MECH_* bit. */
+	if (sb->bpf_fs) {
+		if ((r = bpf_lsm_rules_install(cfg, sb, e)) < 0)
+			goto fail;
+		if (cfg->fs_event_fn && (r = osh_bpf_fs_events_start(sb->bpf_fs, cfg->fs_event_fn,
+								     cfg->fs_event_ctx)) < 0) {
+			r = osh_sandbox_error_set(e, r, "bpf-lsm", NULL,
+						  "starting the event reader");
+			goto fail;
+		}
+		sb->mechanisms |= OSH_MECH_BPF_LSM;
+	}
+	if (cfg->net_policy) {
+		struct osh_sandbox_net_opts no = {
+			.policy = cfg->net_policy,
+			.cgroup_id = sb->cg->id,
+			.cgroup_fd = sb->cg->dir_fd,
+			.cgroup_path = sb->cg->path,
+			.no_dns = cfg->no_dns,
+			.event_fn = cfg->net_event_fn,
+			.event_ctx = cfg->net_event_ctx,
+		};
+
+		if ((r = osh_sandbox_net_start(&no, &sb->warnings, &sb->report, &sb->net, e)) < 0)
+			goto fail;
+		sb->mechanisms |= OSH_MECH_EGRESS;
+	}
 	*ret = sb;
 	return 0;
 fail:
@@ -404,6 +554,9 @@ int osh_sandbox_destroy(struct osh_sandbox *sb, struct osh_sandbox_error *e)
 		close(sb->pidfd);
 	if (sb->landlock_fd >= 0)
 		close(sb->landlock_fd);
+	/* After the cgroup: nothing of the sandbox runs any more when the programs go. */
+	osh_bpf_fs_free(sb->bpf_fs);
+	osh_sandbox_net_free(sb->net);
 	osh_seccomp_prog_free(&sb->seccomp);
 	osh_strv_free(&sb->warnings);
 	osh_strv_free(&sb->report);

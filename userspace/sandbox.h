@@ -10,8 +10,10 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "bpf-fs.h"
 #include "policy.h"
 #include "sandbox-error.h"
+#include "sandbox-net.h"
 #include "strv.h"
 
 /* Enforcement mechanisms; a sandbox reports the set that is really active. New mechanisms (BPF
@@ -22,7 +24,8 @@ enum osh_mechanism {
 	OSH_MECH_NO_CAPS = 1u << 2,  /* all capability sets empty, no_new_privs */
 	OSH_MECH_LANDLOCK = 1u << 3,
 	OSH_MECH_SECCOMP = 1u << 4,
-	OSH_MECH_BPF_LSM = 1u << 5, /* not implemented by the runner yet */
+	OSH_MECH_BPF_LSM = 1u << 5, /* BPF LSM filesystem rules (bpf/fs.bpf.c), where they load */
+	OSH_MECH_EGRESS = 1u << 6,  /* network_policies in the kernel (bpf/egress.bpf.c) */
 };
 
 /* Short name of one mechanism bit ("landlock", "bpf-lsm", ...). */
@@ -40,6 +43,18 @@ struct osh_sandbox_config {
 	struct osh_ident run_as_user;  /* UNSET: keep the caller's uid */
 	struct osh_ident run_as_group; /* UNSET: the user's primary group (or the caller's gid) */
 	bool no_seccomp;	       /* for measurements only; never set from a policy */
+	bool no_bpf_lsm;	       /* Landlock alone even where BPF LSM loads (measurements) */
+	/* Called from a thread of the engine for each BPF LSM denial; NULL: events are counted
+	 * by the kernel but not read. */
+	osh_bpf_fs_event_fn fs_event_fn;
+	void *fs_event_ctx;
+	/* network_policies to enforce (owned; set by osh_sandbox_config_from_policy); NULL: the
+	 * network is not restricted. */
+	struct osh_policy *net_policy;
+	bool no_dns; /* no DNS responder: port 53 is an ordinary destination */
+	/* Called from the engine's network thread for each egress denial/audit event. */
+	osh_sandbox_net_event_fn net_event_fn;
+	void *net_event_ctx;
 };
 
 /* Zeroes cfg (best_effort, no paths, caller identity). */
@@ -90,6 +105,15 @@ pid_t osh_sandbox_pid(const struct osh_sandbox *sb);
 const struct osh_strv *osh_sandbox_warnings(const struct osh_sandbox *sb);
 /* What each filesystem deny path does and does not cover under the active mechanisms. */
 const struct osh_strv *osh_sandbox_report(const struct osh_sandbox *sb);
+
+/* Replaces the BPF LSM filesystem rules of a running sandbox with those of img (its fs entries,
+ * plus the workdir read-write when img->include_workdir), in one map update: each access sees
+ * the old rules or the new ones. Landlock, fixed at start, still applies: a reload can deny
+ * more, or lift a deny path, but not open what the start-time allow-list did not. Paths that
+ * do not exist are skipped (best_effort) or fail the call (hard_requirement). -EOPNOTSUPP
+ * without BPF LSM. */
+int osh_sandbox_fs_reload(struct osh_sandbox *sb, const struct osh_policy_image *img,
+			  struct osh_sandbox_error *e);
 
 /* One line saying which mechanisms are active, e.g. "sandbox osh-run-12 (cgroup /sys/...;
  * uid 65534 gid 65534; landlock abi 7; seccomp; bpf-lsm unavailable: ...)". Caller frees. */

@@ -63,6 +63,14 @@ for helper in "$O"/tests/helpers/*; do
 	fi
 	[ -e "$STAGE/osh/bin/${helper##*/}" ] || copy_with_libs "$helper" "osh/bin/${helper##*/}"
 done
+# `oshctl run` for the tests that drive the real runner, and the users it resolves.
+if [ -x "$O/bin/oshctl" ]; then
+	copy_with_libs "$O/bin/oshctl" osh/bin/oshctl
+fi
+mkdir -p "$STAGE/etc"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
+	>"$STAGE/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$STAGE/etc/group"
 if [ -d tests/vm/data ]; then
 	cp -r tests/vm/data "$STAGE/osh/data"
 fi

@@ -1,0 +1,418 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
+# Kernel egress enforcement through `oshctl run`, run inside the fake internet's client namespace
+# (the cgroup and BPF work happens on the host kernel, the traffic stays in the namespaces): which
+# binary may reach which address and port, special addresses, UDP without connect, TCP Fast Open,
+# socket types, inheritance by children, sub-cgroups, DNS through osh's responder, atomic reload,
+# and the denial line on stderr. Every denial is preceded by the same action succeeding (or
+# reaching the network) without the sandbox or under an allowing policy.
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	[ "$(id -u)" -eq 0 ] || return 0
+	local src o p
+	src=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+	o=${O:-build}
+	[[ $o == /* ]] || o=$src/$o
+	export OSHCTL=$o/bin/oshctl
+	ROOT=$(mktemp -d /tmp/osh-test-egress.XXXXXX)
+	chmod 755 "$ROOT"
+	export ROOT
+	mkdir -p "$ROOT/bin" "$ROOT/policies"
+	for p in net-probe egress-probe; do
+		[ -x "$o/tests/helpers/$p" ] && cp "$o/tests/helpers/$p" "$ROOT/bin/"
+	done
+	# A copy is another inode: not the allowed binary, whatever its name.
+	cp "$ROOT/bin/net-probe" "$ROOT/bin/copy-probe"
+	cp "$ROOT/bin/net-probe" "$ROOT/bin/curl"
+	# The policy names the symlink; the kernel sees the target it resolves to.
+	cp "$ROOT/bin/net-probe" "$ROOT/bin/target-probe"
+	ln -s "$ROOT/bin/target-probe" "$ROOT/bin/link-to-target"
+	# Running the allowed binary through a symlink runs the same file.
+	ln -s "$ROOT/bin/net-probe" "$ROOT/bin/via-symlink"
+	cp "$ROOT/bin/net-probe" "$ROOT/bin/aaa-first"
+	for p in "$src"/tests/e2e/policies/egress-*.yaml.in; do
+		sed "s|@ROOT@|$ROOT|g" "$p" >"$ROOT/policies/$(basename "$p" .in)"
+	done
+	chmod -R a+rX "$ROOT"
+}
+
+teardown_file() {
+	[ -n "${ROOT:-}" ] && [ -d "$ROOT" ] && rm -rf "$ROOT"
+	return 0
+}
+
+setup() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, cgroups, BPF)"
+	[ -x "$OSHCTL" ] || skip "oshctl not built: make O=${O:-build}"
+	[ -x "$ROOT/bin/egress-probe" ] || skip "helpers not built: make O=${O:-build} all"
+	load ../lib/fakenet.bash
+	load ../lib/cgroup.bash
+	PROBE=$ROOT/bin/net-probe
+	EPROBE=$ROOT/bin/egress-probe
+	POLICY=$ROOT/policies/egress-basic.yaml
+	fakenet_setup
+	fakenet_add_host svc.fakenet.test 198.51.100.20 2001:db8:2::20
+	fakenet_start_tcp_echo 198.51.100.20 8080
+	fakenet_start_tcp_echo 198.51.100.20 9090
+	fakenet_start_tcp_echo 2001:db8:2::20 8080
+	fakenet_start_tcp_echo 198.51.100.21 8080
+	fakenet_start_udp_echo 198.51.100.20 8080
+}
+
+teardown() {
+	fakenet_teardown
+}
+
+# osh_run [oshctl run options] -- CMD...: `oshctl run -q` with the test policy, in the client
+# namespace. Output: the command's and osh's lines (denials come from another thread, so
+# assertions look for lines, not their order).
+osh_run() {
+	fakenet_run_client "$OSHCTL" run -q --policy "$POLICY" "$@"
+}
+
+# file_has PATTERN FILE: FILE exists and a line matches (osht_wait_for gives up on status 2,
+# which grep returns for a file not written yet).
+file_has() { [ -e "$2" ] && grep -q "$1" "$2"; }
+
+# A denial line as `oshctl run` prints it, for the event assertions.
+has_line() { # PATTERN: some line of $output matches the glob
+	local l
+	while IFS= read -r l; do
+		# shellcheck disable=SC2053
+		[[ $l == $1 ]] && return 0
+	done <<<"$output"
+	echo "no line matching: $1"
+	echo "output: $output"
+	return 1
+}
+
+@test "egress: the allowed binary reaches the allowed address and port (IPv4 and IPv6 echo)" {
+	run osh_run -- "$PROBE" tcp 198.51.100.20 8080 --send ping --expect ping
+	[ "$status" -eq 0 ]
+	has_line "received: ping"
+
+	run osh_run -- "$PROBE" tcp 2001:db8:2::20 8080 --send ping6 --expect ping6
+	[ "$status" -eq 0 ]
+	has_line "received: ping6"
+}
+
+@test "egress: another port and another address are denied with EPERM and one denial line each" {
+	# Control: both are reachable outside the sandbox.
+	run fakenet_run_client "$PROBE" tcp 198.51.100.20 9090 --send a --expect a
+	[ "$status" -eq 0 ]
+	run fakenet_run_client "$PROBE" tcp 198.51.100.21 8080 --send a --expect a
+	[ "$status" -eq 0 ]
+
+	run osh_run -- "$PROBE" tcp 198.51.100.20 9090 --send a --expect a
+	[ "$status" -eq 1 ]
+	has_line "connect: EPERM (Operation not permitted)"
+	has_line "osh: denied connect 198.51.100.20:9090/tcp by $PROBE (pid *): a network_policies entry allows the destination, but not for this binary or its ancestors; closest: via_env"
+
+	run osh_run -- "$PROBE" tcp 198.51.100.21 8080 --send a --expect a
+	[ "$status" -eq 1 ]
+	has_line "connect: EPERM (Operation not permitted)"
+	has_line "osh: denied connect 198.51.100.21:8080/tcp by $PROBE (pid *): no network_policies entry allows it; closest: echo"
+	[ "$(grep -c '^osh: denied' <<<"$output")" -eq 1 ]
+}
+
+@test "egress: identity is the file: a copy, a renamed copy and python are denied; a symlink to the allowed binary is it" {
+	run osh_run -- "$ROOT/bin/copy-probe" tcp 198.51.100.20 8080 --send a --expect a
+	[ "$status" -eq 1 ]
+	has_line "connect: EPERM (Operation not permitted)"
+	has_line "osh: denied connect 198.51.100.20:8080/tcp by $ROOT/bin/copy-probe (pid *): a network_policies entry allows the destination, but not for this binary or its ancestors; closest: echo"
+
+	run osh_run -- "$ROOT/bin/curl" tcp 198.51.100.20 8080 --send a --expect a
+	[ "$status" -eq 1 ]
+	has_line "connect: EPERM (Operation not permitted)"
+
+	# Control: python reaches the service outside the sandbox.
+	local py='import socket; s = socket.create_connection(("198.51.100.20", 8080), timeout=3); s.sendall(b"x"); print(s.recv(1))'
+	run fakenet_run_client /usr/bin/python3 -c "$py"
+	[ "$status" -eq 0 ]
+	[ "$output" = "b'x'" ]
+	run osh_run -- /usr/bin/python3 -c "$py"
+	[ "$status" -ne 0 ]
+	has_line "PermissionError: \[Errno 1\] Operation not permitted"
+	has_line "osh: denied connect 198.51.100.20:8080/tcp by /usr/bin/python3* (pid *): *"
+
+	run osh_run -- "$ROOT/bin/via-symlink" tcp 198.51.100.20 8080 --send a --expect a
+	[ "$status" -eq 0 ]
+	has_line "received: a"
+}
+
+@test "egress: a symlinked policy path allows its target" {
+	fakenet_start_tcp_echo 203.0.113.9 8080
+	run osh_run -- "$ROOT/bin/target-probe" tcp 203.0.113.9 8080 --send t --expect t
+	[ "$status" -eq 0 ]
+	has_line "received: t"
+	# The probe the policy does not name for that endpoint.
+	run osh_run -- "$PROBE" tcp 203.0.113.9 8080 --send t --expect t
+	[ "$status" -eq 1 ]
+	has_line "connect: EPERM (Operation not permitted)"
+}
+
+@test "egress: a child of an allowed binary inherits it; the same child without that ancestor is denied" {
+	run osh_run -- /usr/bin/env /bin/sh -c "exec '$ROOT/bin/copy-probe' tcp 198.51.100.20 9090 --send c --expect c"
+	[ "$status" -eq 0 ]
+	has_line "received: c"
+
+	run osh_run -- /bin/sh -c "exec '$ROOT/bin/copy-probe' tcp 198.51.100.20 9090 --send c --expect c"
+	[ "$status" -eq 1 ]
+	has_line "connect: EPERM (Operation not permitted)"
+}
+
+@test "egress: UDP sendto and sendmmsg without connect are denied (no policy entry allows UDP)" {
+	run fakenet_run_client "$EPROBE" udp-sendto 198.51.100.20 8080 u
+	[ "$status" -eq 0 ]
+	has_line "received: u"
+	run fakenet_run_client "$EPROBE" udp-sendto 198.51.100.20 8080 u --mmsg
+	[ "$status" -eq 0 ]
+
+	run osh_run -- "$EPROBE" udp-sendto 198.51.100.20 8080 u
+	[ "$status" -eq 1 ]
+	has_line "sendto: EPERM (Operation not permitted)"
+	has_line "osh: denied sendmsg 198.51.100.20:8080/udp by $EPROBE (pid *): no network_policies entry allows it; closest: echo"
+
+	run osh_run -- "$EPROBE" udp-sendto 198.51.100.20 8080 u --mmsg
+	[ "$status" -eq 1 ]
+	has_line "sendmmsg: EPERM (Operation not permitted)"
+
+	# A UDP connect() sends nothing and is let through (resolvers use it to learn their
+	# source address); the first datagram is what is denied, with the connect's verdict.
+	run osh_run -- "$PROBE" udp 198.51.100.20 8080 --send u --expect u
+	[ "$status" -eq 1 ]
+	has_line "connected"
+	has_line "send: EPERM (Operation not permitted)"
+	has_line "osh: denied sendmsg 198.51.100.20:8080/udp by $PROBE (pid *): no network_policies entry allows it; closest: echo"
+}
+
+@test "egress: IPv4-mapped IPv6 is matched as IPv4: allowed address echoes, denied address is EPERM" {
+	run osh_run -- "$PROBE" tcp ::ffff:198.51.100.20 8080 --send m --expect m
+	[ "$status" -eq 0 ]
+	has_line "received: m"
+
+	run fakenet_run_client "$PROBE" tcp ::ffff:198.51.100.21 8080 --send m --expect m
+	[ "$status" -eq 0 ]
+	run osh_run -- "$PROBE" tcp ::ffff:198.51.100.21 8080 --send m --expect m
+	[ "$status" -eq 1 ]
+	has_line "connect: EPERM (Operation not permitted)"
+	has_line "osh: denied connect 198.51.100.21:8080/tcp by $PROBE (pid *): *"
+}
+
+@test "egress: loopback, unspecified, link-local/metadata, NAT64 and 6to4 forms are denied" {
+	# Nothing here can leave: the client namespace routes only the fake internet. Checked
+	# before any attempt, so even a broken program could not reach a real address.
+	run fakenet_run_client ip route get 169.254.169.254
+	[ "$status" -ne 0 ]
+	run fakenet_run_client ip -6 route get 64:ff9b::c633:6415
+	[ "$status" -ne 0 ]
+	run fakenet_run_client ip -6 route get 2002:c633:6415::
+	[ "$status" -ne 0 ]
+
+	local dst want
+	# Control: outside the sandbox each attempt reaches the kernel's routing (refused or
+	# unreachable, never EPERM).
+	for dst in 127.0.0.1 127.0.0.2 ::1 0.0.0.0 169.254.169.254 64:ff9b::c633:6415 2002:c633:6415::; do
+		run fakenet_run_client "$PROBE" tcp "$dst" 8080 --timeout 2
+		[ "$status" -eq 1 ]
+		[[ "$output" == "connect: ECONNREFUSED"* || "$output" == "connect: ENETUNREACH"* ]] ||
+			{ echo "$dst: $output"; false; }
+	done
+	for dst in 127.0.0.1 127.0.0.2 ::1 0.0.0.0 169.254.169.254 64:ff9b::c633:6415 2002:c633:6415::; do
+		run osh_run -- "$PROBE" tcp "$dst" 8080 --timeout 2
+		[ "$status" -eq 1 ]
+		has_line "connect: EPERM (Operation not permitted)"
+	done
+	# NAT64 and 6to4 are reported (and matched) as the IPv4 address they carry.
+	has_line "osh: denied connect 198.51.100.21:8080/tcp by $PROBE (pid *): no network_policies entry allows it; closest: echo"
+	run osh_run -- "$PROBE" tcp 169.254.169.254 80 --timeout 2
+	has_line "osh: denied connect 169.254.169.254:80/tcp by $PROBE (pid *): loopback, link-local, metadata and unspecified addresses are not reachable from a sandbox; closest: none"
+	# The NAT64 form of the allowed address is allowed (matched as 198.51.100.20), so the
+	# connect reaches routing, which has no route for it.
+	run osh_run -- "$PROBE" tcp 64:ff9b::c633:6414 8080 --timeout 2
+	[ "$status" -eq 1 ]
+	has_line "connect: ENETUNREACH (Network is unreachable)"
+}
+
+@test "egress: TCP Fast Open: allowed destination echoes, denied destination is EPERM" {
+	run osh_run -- "$EPROBE" tfo 198.51.100.20 8080 f
+	[ "$status" -eq 0 ]
+	has_line "received: f"
+
+	run fakenet_run_client "$EPROBE" tfo 198.51.100.20 9090 f
+	[ "$status" -eq 0 ]
+	run osh_run -- "$EPROBE" tfo 198.51.100.20 9090 f
+	[ "$status" -eq 1 ]
+	has_line "sendto: EPERM (Operation not permitted)"
+}
+
+@test "egress: raw and ICMP (ping) sockets are refused at socket(); TCP and UDP are created" {
+	# Control: root outside the sandbox may create a raw socket. Inside, the missing
+	# CAP_NET_RAW already refuses it (before the sock_create hook runs); the ping socket below,
+	# which needs no capability, is what the hook alone refuses.
+	run fakenet_run_client "$EPROBE" socket inet raw
+	[ "$status" -eq 0 ]
+	run osh_run -- "$EPROBE" socket inet raw
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"socket: EPERM"* ]]
+
+	run fakenet_run_client /bin/sh -c "sysctl -qw net.ipv4.ping_group_range='0 2147483647' && '$EPROBE' socket inet icmp"
+	[ "$status" -eq 0 ]
+	run osh_run -- "$EPROBE" socket inet icmp
+	[ "$status" -eq 1 ]
+	has_line "socket: EPERM (Operation not permitted)"
+	has_line "osh: denied socket icmp socket by $EPROBE (pid *): only TCP stream and UDP datagram sockets are allowed; closest: none"
+
+	run osh_run -- "$EPROBE" socket inet6 tcp
+	[ "$status" -eq 0 ]
+	run osh_run -- "$EPROBE" socket inet udp
+	[ "$status" -eq 0 ]
+}
+
+@test "egress: a process in a sub-cgroup of the sandbox is governed by it" {
+	# The engine's egress on a test cgroup (egress-run, no Landlock): the command moves itself
+	# into a child cgroup of the sandbox, then runs the probe to an allowed and a denied port.
+	cgroup_root >/dev/null || skip "no cgroup2 mount"
+	cgroup_create
+	mkdir "$CGROUP_DIR/sub"
+	local script='echo $$ >"$1/sub/cgroup.procs" || exit 9
+grep -q "/sub$" /proc/self/cgroup || exit 8
+"$2" tcp 198.51.100.20 8080 --send s --expect s || exit 1
+exec "$2" tcp 198.51.100.20 9090 --send s --expect s'
+	run fakenet_run_client "$(osht_helper egress-run)" --cgroup "$CGROUP_DIR" --policy "$POLICY" -- \
+		/bin/sh -c "$script" sh "$CGROUP_DIR" "$PROBE"
+	[ "$status" -eq 1 ]
+	has_line "received: s"
+	has_line "connect: EPERM (Operation not permitted)"
+	has_line "egress-run: denied connect 198.51.100.20:9090/tcp by $PROBE (pid *): *"
+}
+
+@test "egress: DNS goes to osh's responder: an allowed name resolves and connects; another is REFUSED and never reaches the resolver" {
+	fakenet_add_host other.fakenet.test 198.51.100.21
+	run osh_run -- "$PROBE" tcp svc.fakenet.test 8080 -4 --send d --expect d
+	[ "$status" -eq 0 ]
+	has_line "received: d"
+
+	local before
+	before=$(grep -c "query\[A\] other.fakenet.test" "$FAKENET_DIR/dnsmasq.log" || true)
+	run osh_run -- "$PROBE" resolve other.fakenet.test -4
+	[ "$status" -eq 1 ]
+	has_line "getaddrinfo: *"
+	has_line "osh: denied dns other.fakenet.test (type 1): *"
+	# The resolver logged no new query for that name.
+	[ "$(grep -c "query\[A\] other.fakenet.test" "$FAKENET_DIR/dnsmasq.log" || true)" = "$before" ]
+
+	# The resolved address of an allowed name is not a licence for other binaries.
+	run osh_run -- "$ROOT/bin/copy-probe" tcp svc.fakenet.test 8080 -4 --send d --expect d
+	[ "$status" -eq 1 ]
+	has_line "connect: EPERM (Operation not permitted)"
+}
+
+@test "egress reload: an open allowed connection survives the swap; a newly denied port is denied right after" {
+	cgroup_root >/dev/null || skip "no cgroup2 mount"
+	cgroup_create
+	local run ack=$BATS_TEST_TMPDIR/ack flag=$BATS_TEST_TMPDIR/flag out=$BATS_TEST_TMPDIR/out
+	local pidf=$BATS_TEST_TMPDIR/pid
+	run=$(osht_helper egress-run)
+	# The sandboxed command holds one connection open until $flag exists.
+	fakenet_run_client "$run" --cgroup "$CGROUP_DIR" --ack "$ack" --pid-file "$pidf" \
+		--policy "$ROOT/policies/egress-reload-a.yaml" \
+		--policy "$ROOT/policies/egress-reload-b.yaml" -- \
+		"$EPROBE" hold 198.51.100.20 8080 "$flag" >"$out" 2>&1 3>&- &
+	local pid=$!
+	_osht_stat "$pid" && osht_record pid "$pid" "$_osht_start"
+	osht_wait_for 10 file_has holding "$out" || { cat "$out"; false; }
+	[ "$(cat "$ack")" = 0 ]
+
+	# A fresh process in the sandbox cgroup under generation A: port 9090 is allowed.
+	local join='echo $$ >"$1/cgroup.procs" && shift && exec "$@"'
+	run fakenet_run_client /bin/sh -c "$join" sh "$CGROUP_DIR" "$PROBE" tcp 198.51.100.20 9090 --send a --expect a
+	[ "$status" -eq 0 ]
+
+	# Swap to generation B.
+	kill -USR1 "$(cat "$pidf")"
+	osht_wait_for 10 file_has '^1$' "$ack"
+	run fakenet_run_client /bin/sh -c "$join" sh "$CGROUP_DIR" "$PROBE" tcp 198.51.100.20 9090 --send b --expect b
+	[ "$status" -eq 1 ]
+	[ "$output" = "connect: EPERM (Operation not permitted)" ]
+	run fakenet_run_client /bin/sh -c "$join" sh "$CGROUP_DIR" "$PROBE" tcp 198.51.100.20 8080 --send b --expect b
+	[ "$status" -eq 0 ]
+
+	# The held connection still carries data after the swap.
+	touch "$flag"
+	wait "$pid"
+	grep -q "received: two" "$out" || { cat "$out"; false; }
+}
+
+@test "egress reload under load: 100 flips between two policies never deny the port both allow" {
+	cgroup_root >/dev/null || skip "no cgroup2 mount"
+	cgroup_create
+	local run ack=$BATS_TEST_TMPDIR/ack flag=$BATS_TEST_TMPDIR/flag out=$BATS_TEST_TMPDIR/out
+	local pidf=$BATS_TEST_TMPDIR/pid i
+	run=$(osht_helper egress-run)
+	# The sandboxed loop connects to 8080 (allowed by both generations) until $flag exists.
+	local loop='n=0; while [ ! -e "$1" ]; do "$2" tcp 198.51.100.20 8080 --send x --expect x >/dev/null 2>&1 || echo FAIL; n=$((n+1)); done; echo "rounds $n"'
+	fakenet_run_client "$run" --cgroup "$CGROUP_DIR" --ack "$ack" --pid-file "$pidf" \
+		--policy "$ROOT/policies/egress-reload-a.yaml" \
+		--policy "$ROOT/policies/egress-reload-b.yaml" -- \
+		/bin/sh -c "$loop" sh "$flag" "$PROBE" >"$out" 2>&1 3>&- &
+	local pid=$!
+	_osht_stat "$pid" && osht_record pid "$pid" "$_osht_start"
+	osht_wait_for 10 test -s "$pidf"
+	for i in $(seq 1 100); do
+		kill -USR1 "$(cat "$pidf")"
+		osht_wait_for 10 file_has "^$i\$" "$ack" || { cat "$out"; false; }
+	done
+	touch "$flag"
+	wait "$pid"
+	cat "$out"
+	! grep -q FAIL "$out"
+	# The loop really ran while the policy flipped.
+	grep -q "^rounds [1-9]" "$out"
+}
+
+@test "egress identity: a process entry is keyed by tgid and start time, and goes when the process exits" {
+	cgroup_root >/dev/null || skip "no cgroup2 mount"
+	cgroup_create
+	local pidf=$BATS_TEST_TMPDIR/pid out=$BATS_TEST_TMPDIR/out flag=$BATS_TEST_TMPDIR/flag
+	# A short-lived child, then the parent alone for a while.
+	fakenet_run_client "$(osht_helper egress-run)" --cgroup "$CGROUP_DIR" --pid-file "$pidf" \
+		--policy "$POLICY" -- /bin/sh -c 'sleep 1 & echo "child $!"; wait; echo "parent $$"; while [ ! -e "$0" ]; do sleep 0.1; done' "$flag" \
+		>"$out" 2>&1 3>&- &
+	local pid=$!
+	_osht_stat "$pid" && osht_record pid "$pid" "$_osht_start"
+	osht_wait_for 10 file_has "^child " "$out"
+	local child parent
+	child=$(sed -n 's/^child //p' "$out")
+	# tgids of the osh_procs entries of this sandbox (value.sandbox = the cgroup's id), over
+	# every loaded osh_procs map (bpftool cannot tell owners here).
+	local cgid
+	cgid=$(stat -c %i "$CGROUP_DIR")
+	procs_tgids() {
+		local id
+		for id in $(bpftool -j map show | /usr/bin/python3 -c '
+import json, sys
+print(" ".join(str(m["id"]) for m in json.load(sys.stdin) if m.get("name") == "osh_procs"))'); do
+			bpftool -j map dump id "$id" 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+for e in json.load(sys.stdin):
+    f = e.get("formatted")
+    if f and int(f["value"]["sandbox"]) == int(sys.argv[1]):
+        print(f["key"]["tgid"])' "$cgid"
+		done
+	}
+	run procs_tgids
+	[ "$status" -eq 0 ]
+	[[ $'\n'$output$'\n' == *$'\n'$child$'\n'* ]] || { echo "no entry for $child: $output"; false; }
+	osht_wait_for 10 file_has "^parent " "$out"
+	parent=$(sed -n 's/^parent //p' "$out")
+	run procs_tgids
+	echo "after exit: $output"
+	[ "$status" -eq 0 ]
+	[[ $'\n'$output$'\n' != *$'\n'$child$'\n'* ]] || { echo "entry of exited $child left: $output"; false; }
+	[[ $'\n'$output$'\n' == *$'\n'$parent$'\n'* ]]
+	touch "$flag"
+	wait "$pid"
+}

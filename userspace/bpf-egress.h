@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Loader of the kernel egress programs (bpf/egress.bpf.c): loads them once per process, attaches
+ * them to sandbox cgroups, fills each sandbox's maps from a compiled policy image (swapping a
+ * whole generation atomically), installs addresses the DNS responder answered, and reads the
+ * event ring buffer. Returns 0 or -errno; never prints. See docs/arch-egress.md. */
+#ifndef OSH_USERSPACE_BPF_EGRESS_H
+#define OSH_USERSPACE_BPF_EGRESS_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+
+#include "bpf/egress.h"
+#include "policy.h"
+#include "strv.h"
+
+struct osh_egress;    /* the loaded object: programs, maps, ring buffer */
+struct osh_egress_sb; /* one sandbox governed by it */
+
+/* Loads and verifies the programs and attaches the identity tracepoints (fork/exec/exit). The
+ * sandbox cgroups are sandbox_level levels below the cgroup2 root. One object serves every
+ * sandbox of the process. On success *ret is owned by the caller (osh_egress_free). */
+int osh_egress_open(unsigned int sandbox_level, struct osh_egress **ret);
+/* Detaches everything and frees; the sandboxes must have been removed. Accepts NULL. */
+void osh_egress_free(struct osh_egress *eg);
+
+/* Depth of the directory cgroup_path below the cgroup2 mount (e.g. 2 for <mount>/osh/x). */
+int osh_egress_cgroup_level(const char *cgroup_path, unsigned int *ret_level);
+
+/* Registers the cgroup (id = its inode, fd = O_DIRECTORY) as a sandbox with no policy yet (every
+ * connection denied) and attaches the cgroup programs to it. *ret is owned by the caller
+ * (osh_egress_sandbox_remove) and must not outlive eg. */
+int osh_egress_sandbox_add(struct osh_egress *eg, int cgroup_fd, uint64_t cgroup_id,
+			   struct osh_egress_sb **ret);
+/* Detaches the programs from the cgroup and deletes the sandbox's state. Accepts NULL. */
+void osh_egress_sandbox_remove(struct osh_egress_sb *sb);
+
+/* Makes img the sandbox's policy: resolves its binaries to {dev, ino} (warnings, e.g. a binary
+ * that does not exist, are appended to warnings when it is not NULL), builds a new generation in
+ * a fresh trie and flips the sandbox's slot in osh_gens to it in one update, so a connection sees
+ * the old policy or the new one. Addresses installed from DNS answers for names the new policy
+ * still has are carried over. img must stay valid until the next update or removal (event
+ * formatting reads it). -E2BIG: more than 64 distinct binaries over the sandbox's lifetime. */
+int osh_egress_sandbox_update(struct osh_egress_sb *sb, const struct osh_policy_image *img,
+			      struct osh_strv *warnings);
+
+/* Redirects all port-53 traffic of the sandbox (UDP and TCP) to the DNS responder at a4 / a6
+ * (either may be NULL: that family is then not redirected and port 53 is an ordinary
+ * destination). */
+int osh_egress_sandbox_set_dns(struct osh_egress_sb *sb, const struct sockaddr_in *a4,
+			       const struct sockaddr_in6 *a6);
+
+/* The DNS responder answered name (one of the image's names entries, as the responder matched
+ * it) with addr (family 4: 4 bytes, 6: 16 bytes): allows it for the entry's port and binaries
+ * in the current generation. -ENOENT when the name is not in the sandbox's policy. */
+int osh_egress_install_name_addr(struct osh_egress_sb *sb, const struct osh_egress_name *name,
+				 int family, const uint8_t *addr);
+/* Removes an address installed for name (TTL expiry). -ENOENT when it was not installed. */
+int osh_egress_remove_name_addr(struct osh_egress_sb *sb, const struct osh_egress_name *name,
+				int family, const uint8_t *addr);
+
+/* The original destination of a redirected DNS flow, by the client's protocol (IPPROTO_UDP or
+ * IPPROTO_TCP), address family (4 or 6) and local port (host order). -ENOENT if unknown. */
+int osh_egress_dns_orig_lookup(struct osh_egress *eg, uint8_t proto, uint8_t family, uint16_t sport,
+			       struct osh_egress_dns_orig *ret_orig);
+
+typedef void (*osh_egress_event_fn)(const struct osh_egress_event *ev, void *userdata);
+
+/* Calls fn for each event in the ring buffer, waiting up to timeout_ms (0: no wait, -1:
+ * forever) for the first. Returns the number of events or -errno (-EINTR when interrupted). */
+int osh_egress_events_poll(struct osh_egress *eg, int timeout_ms, osh_egress_event_fn fn,
+			   void *userdata);
+/* A descriptor that polls readable when events are waiting (owned by eg). Call
+ * osh_egress_events_poll(eg, 0, ...) then. */
+int osh_egress_events_fd(const struct osh_egress *eg);
+/* Events lost because the ring buffer was full, summed over CPUs. */
+int osh_egress_events_dropped(struct osh_egress *eg, uint64_t *ret_dropped);
+
+/* The sandbox an event belongs to, or NULL. */
+struct osh_egress_sb *osh_egress_sandbox_find(struct osh_egress *eg, uint64_t sandbox_id);
+
+/* One line for a denial or audit event: `denied connect 198.51.100.7:443/tcp by /usr/bin/curl
+ * (pid N): <why>; closest: <rule>`. pol is the policy img was compiled from (for rule names);
+ * either may be NULL. The executable is read from /proc at call time (comm if gone). */
+int osh_egress_event_format(const struct osh_egress_event *ev, const struct osh_policy *pol,
+			    const struct osh_policy_image *img, char **ret_text);
+
+#endif

@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: Apache-2.0
+// The network side of a sandbox (see sandbox-net.h): one egress object per process shared by its
+// sandboxes, and one thread that drains its ring buffer and runs every sandbox's DNS responder.
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "bpf-egress.h"
+#include "dns-responder.h"
+#include "sandbox-net.h"
+
+struct osh_sandbox_net {
+	struct osh_sandbox_net *next;
+	uint64_t id;
+	struct osh_policy *policy;
+	struct osh_policy_image *img;
+	struct osh_policy *old_policy; /* kept until the next reload: events may still name it */
+	struct osh_policy_image *old_img;
+	struct osh_egress_sb *esb;
+	struct osh_dns_responder *dns;
+	osh_sandbox_net_event_fn fn;
+	void *fn_ctx;
+};
+
+/* Process-wide: the egress object, its thread and the sandboxes it serves. lock guards all of
+ * it; the thread takes it for each batch of work. */
+static struct {
+	pthread_mutex_t lock;
+	struct osh_egress *eg;
+	struct osh_sandbox_net *nets;
+	unsigned refs;
+	pthread_t thread;
+	bool thread_on;
+	int epfd;
+	int stop_fd;
+} G = { .lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1, .stop_fd = -1 };
+
+int osh_sandbox_net_policy_copy(const struct osh_policy *p, struct osh_policy **ret)
+{
+	char *text = NULL;
+	int r = osh_policy_dump(p, OSH_POLICY_FORMAT_JSON, &text);
+
+	if (r < 0)
+		return r;
+	r = osh_policy_parse_buffer(p->source ? p->source : "policy", text, strlen(text),
+				    OSH_POLICY_FORMAT_JSON, ret, NULL);
+	free(text);
+	return r;
+}
+
+static struct osh_sandbox_net *net_find(uint64_t id)
+{
+	for (struct osh_sandbox_net *n = G.nets; n; n = n->next)
+		if (n->id == id)
+			return n;
+	return NULL;
+}
+
+/* An epoll event may name a sandbox freed since: compare pointers before touching it. */
+static bool net_listed(const struct osh_sandbox_net *net)
+{
+	for (struct osh_sandbox_net *n = G.nets; n; n = n->next)
+		if (n == net)
+			return true;
+	return false;
+}
+
+static void on_event(const struct osh_egress_event *ev, void *ud)
+{
+	struct osh_sandbox_net *net = net_find(ev->sandbox);
+	char *line = NULL;
+
+	(void)ud;
+	if (!net || !net->fn)
+		return;
+	if (osh_egress_event_format(ev, net->policy, net->img, &line) == 0)
+		net->fn(line, net->fn_ctx);
+	free(line);
+}
+
+static void *net_thread(void *arg)
+{
+	struct epoll_event evs[16];
+
+	(void)arg;
+	for (;;) {
+		int n = epoll_wait(G.epfd, evs, 16, -1);
+		bool stop = false;
+
+		if (n < 0 && errno != EINTR)
+			break;
+		pthread_mutex_lock(&G.lock);
+		for (int i = 0; i < n; i++) {
+			struct osh_sandbox_net *net = evs[i].data.ptr;
+
+			if (!net)
+				stop = true;
+			else if (net_listed(net) && net->dns)
+				osh_dns_responder_process(net->dns, 0);
+		}
+		/* Always drain: the ring buffer's fd is registered with data.ptr = &G. */
+		osh_egress_events_poll(G.eg, 0, on_event, NULL);
+		pthread_mutex_unlock(&G.lock);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+/* Under G.lock. */
+static int global_ref(unsigned int level)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	sigset_t all, old;
+	int r;
+
+	if (G.refs++)
+		return 0;
+	r = osh_egress_open(level, &G.eg);
+	if (r < 0)
+		goto fail;
+	G.epfd = epoll_create1(EPOLL_CLOEXEC);
+	G.stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (G.epfd < 0 || G.stop_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	ev.data.ptr = &G;
+	if (epoll_ctl(G.epfd, EPOLL_CTL_ADD, osh_egress_events_fd(G.eg), &ev) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	ev.data.ptr = NULL;
+	if (epoll_ctl(G.epfd, EPOLL_CTL_ADD, G.stop_fd, &ev) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* The thread takes no signals: the caller's handlers and waits stay as they were. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = -pthread_create(&G.thread, NULL, net_thread, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0)
+		goto fail;
+	G.thread_on = true;
+	return 0;
+fail:
+	G.refs = 1;
+	return r;
+}
+
+/* Under G.lock for the bookkeeping; joins the thread outside it. */
+static void global_unref(void)
+{
+	pthread_t t;
+	bool join;
+
+	pthread_mutex_lock(&G.lock);
+	if (--G.refs) {
+		pthread_mutex_unlock(&G.lock);
+		return;
+	}
+	join = G.thread_on;
+	t = G.thread;
+	G.thread_on = false;
+	if (join && eventfd_write(G.stop_fd, 1) < 0)
+		join = false;
+	pthread_mutex_unlock(&G.lock);
+	if (join)
+		pthread_join(t, NULL);
+	pthread_mutex_lock(&G.lock);
+	osh_egress_free(G.eg);
+	G.eg = NULL;
+	if (G.epfd >= 0)
+		close(G.epfd);
+	if (G.stop_fd >= 0)
+		close(G.stop_fd);
+	G.epfd = G.stop_fd = -1;
+	pthread_mutex_unlock(&G.lock);
+}
+
+/* ---- DNS responder callbacks (on the thread, under G.lock) ---------------------------------- */
+
+static int dns_orig_dst(void *ctx, int proto, const struct sockaddr_storage *client,
+			struct sockaddr_storage *ret_dst)
+{
+	struct osh_egress_dns_orig o;
+	uint16_t port;
+	uint8_t family;
+	int r;
+
+	(void)ctx;
+	if (client->ss_family == AF_INET) {
+		port = ntohs(((const struct sockaddr_in *)client)->sin_port);
+		family = 4;
+	} else if (client->ss_family == AF_INET6) {
+		port = ntohs(((const struct sockaddr_in6 *)client)->sin6_port);
+		family = 6;
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	r = osh_egress_dns_orig_lookup(G.eg, (uint8_t)proto, family, port, &o);
+	if (r < 0)
+		return r;
+	memset(ret_dst, 0, sizeof(*ret_dst));
+	if (!memcmp(o.addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12)) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ret_dst;
+
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, o.addr + 12, 4);
+		sin->sin_port = o.port;
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ret_dst;
+
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, o.addr, 16);
+		sin6->sin6_port = o.port;
+	}
+	return 0;
+}
+
+static int dns_install(void *ctx, const struct osh_image_name *name, int family,
+		       const uint8_t addr[16], uint32_t ttl)
+{
+	struct osh_sandbox_net *net = ctx;
+
+	/* TTL expiry is not enforced yet: the entry lives until the sandbox ends or a reload
+	 * drops the name (docs/arch-egress.md). */
+	(void)ttl;
+	return osh_egress_install_name_addr(net->esb, &name->entry, family == AF_INET ? 4 : 6,
+					    addr);
+}
+
+static void dns_deny(void *ctx, const char *qname, uint16_t qtype,
+		     const struct sockaddr_storage *client, const char *reason)
+{
+	struct osh_sandbox_net *net = ctx;
+	char *line = NULL;
+
+	(void)client;
+	if (!net->fn)
+		return;
+	if (asprintf(&line, "denied dns %s (type %u): %s; REFUSED", qname, qtype, reason) >= 0)
+		net->fn(line, net->fn_ctx);
+	free(line);
+}
+
+static int dns_start(struct osh_sandbox_net *net, struct osh_strv *report)
+{
+	struct osh_dns_config cfg = { 0 };
+	struct osh_dns_callbacks cb = {
+		.ctx = net,
+		.orig_dst = dns_orig_dst,
+		.install = dns_install,
+		.deny = dns_deny,
+	};
+	struct sockaddr_storage a4, a6;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = net };
+	char s4[INET_ADDRSTRLEN] = "-", s6[INET6_ADDRSTRLEN] = "-";
+	int r;
+
+	cfg.fallback_upstream.ss_family = AF_UNSPEC;
+	r = osh_dns_responder_new(&cfg, net->img, &cb, &net->dns);
+	if (r < 0)
+		return r;
+	if ((r = osh_dns_responder_local(net->dns, 0, IPPROTO_UDP, &a4)) < 0 ||
+	    (r = osh_dns_responder_local(net->dns, 1, IPPROTO_UDP, &a6)) < 0)
+		return r;
+	r = osh_egress_sandbox_set_dns(
+	    net->esb, a4.ss_family == AF_INET ? (struct sockaddr_in *)&a4 : NULL,
+	    a6.ss_family == AF_INET6 ? (struct sockaddr_in6 *)&a6 : NULL);
+	if (r < 0)
+		return r;
+	if (epoll_ctl(G.epfd, EPOLL_CTL_ADD, osh_dns_responder_fd(net->dns), &ev) < 0)
+		return -errno;
+	if (a4.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&a4)->sin_addr, s4, sizeof(s4));
+	if (a6.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&a6)->sin6_addr, s6, sizeof(s6));
+	return osh_strv_pushf(report,
+			      "network: DNS (UDP and TCP port 53) answered by osh at %s:%u "
+			      "and [%s]:%u",
+			      s4, ntohs(((struct sockaddr_in *)&a4)->sin_port), s6,
+			      ntohs(((struct sockaddr_in6 *)&a6)->sin6_port));
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------- */
+
+int osh_sandbox_net_start(const struct osh_sandbox_net_opts *o, struct osh_strv *warnings,
+			  struct osh_strv *report, struct osh_sandbox_net **ret,
+			  struct osh_sandbox_error *e)
+{
+	struct osh_sandbox_net *net = calloc(1, sizeof(*net));
+	unsigned int level;
+	const char *step = "egress";
+	bool referenced = false;
+	int r;
+
+	if (!net)
+		return osh_sandbox_error_set(e, ENOMEM, "egress", NULL, NULL);
+	net->id = o->cgroup_id;
+	net->fn = o->event_fn;
+	net->fn_ctx = o->event_ctx;
+	if ((r = osh_sandbox_net_policy_copy(o->policy, &net->policy)) < 0 ||
+	    (r = osh_policy_compile(net->policy, &net->img)) < 0) {
+		step = "egress: policy";
+		goto fail_unlocked;
+	}
+	r = osh_egress_cgroup_level(o->cgroup_path, &level);
+	if (r < 0) {
+		step = "egress: cgroup level";
+		goto fail_unlocked;
+	}
+	pthread_mutex_lock(&G.lock);
+	r = global_ref(level);
+	referenced = true;
+	if (r < 0) {
+		step = "egress: loading the BPF programs";
+		goto fail;
+	}
+	r = osh_egress_sandbox_add(G.eg, o->cgroup_fd, o->cgroup_id, &net->esb);
+	if (r < 0) {
+		step = "egress: attaching to the sandbox cgroup";
+		goto fail;
+	}
+	r = osh_egress_sandbox_update(net->esb, net->img, warnings);
+	if (r < 0) {
+		step = "egress: installing network_policies";
+		goto fail;
+	}
+	net->next = G.nets;
+	G.nets = net;
+	if (!o->no_dns && (r = dns_start(net, report)) < 0) {
+		step = "egress: starting the DNS responder";
+		G.nets = net->next;
+		goto fail;
+	}
+	if (o->no_dns)
+		r = osh_strv_push(report, "network: DNS not redirected (no responder); port 53 "
+					  "is an ordinary destination");
+	if (r >= 0)
+		r = osh_strv_pushf(report,
+				   "network: egress enforced in the kernel (cgroup connect/sendmsg/"
+				   "sock_create/skb hooks; %zu address entries, %zu names, %zu "
+				   "binaries)",
+				   net->img->n_v4 + net->img->n_v6, net->img->n_names,
+				   net->img->n_binaries);
+	pthread_mutex_unlock(&G.lock);
+	if (r < 0) {
+		osh_sandbox_net_free(net);
+		return osh_sandbox_error_set(e, r, "egress", NULL, NULL);
+	}
+	*ret = net;
+	return 0;
+fail:
+	pthread_mutex_unlock(&G.lock);
+fail_unlocked:
+	osh_sandbox_error_set(e, r, step, o->cgroup_path, NULL);
+	osh_dns_responder_free(net->dns);
+	if (net->esb) {
+		pthread_mutex_lock(&G.lock);
+		osh_egress_sandbox_remove(net->esb);
+		pthread_mutex_unlock(&G.lock);
+	}
+	if (referenced)
+		global_unref();
+	osh_policy_image_free(net->img);
+	osh_policy_free(net->policy);
+	free(net);
+	return r;
+}
+
+int osh_sandbox_net_reload(struct osh_sandbox_net *net, const struct osh_policy *policy,
+			   struct osh_strv *warnings, struct osh_sandbox_error *e)
+{
+	struct osh_policy *p = NULL;
+	struct osh_policy_image *img = NULL;
+	int r;
+
+	if ((r = osh_sandbox_net_policy_copy(policy, &p)) < 0 ||
+	    (r = osh_policy_compile(p, &img)) < 0) {
+		osh_policy_free(p);
+		return osh_sandbox_error_set(e, r, "egress: policy", NULL, NULL);
+	}
+	pthread_mutex_lock(&G.lock);
+	r = osh_egress_sandbox_update(net->esb, img, warnings);
+	if (r >= 0 && net->dns)
+		r = osh_dns_responder_set_image(net->dns, img);
+	if (r < 0) {
+		pthread_mutex_unlock(&G.lock);
+		osh_policy_image_free(img);
+		osh_policy_free(p);
+		return osh_sandbox_error_set(e, r, "egress: reload", NULL, NULL);
+	}
+	osh_policy_image_free(net->old_img);
+	osh_policy_free(net->old_policy);
+	net->old_img = net->img;
+	net->old_policy = net->policy;
+	net->img = img;
+	net->policy = p;
+	pthread_mutex_unlock(&G.lock);
+	return 0;
+}
+
+void osh_sandbox_net_free(struct osh_sandbox_net *net)
+{
+	if (!net)
+		return;
+	pthread_mutex_lock(&G.lock);
+	/* Last events of this sandbox (e.g. from its final moments) are still printed. */
+	osh_egress_events_poll(G.eg, 0, on_event, NULL);
+	for (struct osh_sandbox_net **p = &G.nets; *p; p = &(*p)->next)
+		if (*p == net) {
+			*p = net->next;
+			break;
+		}
+	if (net->dns) {
+		epoll_ctl(G.epfd, EPOLL_CTL_DEL, osh_dns_responder_fd(net->dns), NULL);
+		osh_dns_responder_free(net->dns);
+	}
+	osh_egress_sandbox_remove(net->esb);
+	pthread_mutex_unlock(&G.lock);
+	global_unref();
+	osh_policy_image_free(net->img);
+	osh_policy_free(net->policy);
+	osh_policy_image_free(net->old_img);
+	osh_policy_free(net->old_policy);
+	free(net);
+}
