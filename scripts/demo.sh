@@ -45,6 +45,7 @@ try "list /root/.ssh (denied path)"        ls /root/.ssh
 try "read another user's home (/home)"     ls /home
 try "create a user namespace (unshare -U)" unshare -U true
 try "mount a tmpfs"                        mount -t tmpfs none /tmp
+try "connect to 127.0.0.1:22 (a host service)" python3 -c 'import socket; socket.create_connection(("127.0.0.1", 22), 2)'
 try "open a packet socket"                 python3 -c 'import socket; socket.socket(socket.AF_PACKET, socket.SOCK_RAW)'
 EOF
 (cd "$work" && "$OSHCTL" run --workdir "$work" -- /bin/sh "$work/agent.sh")
