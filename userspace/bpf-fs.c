@@ -58,7 +58,7 @@ uint32_t osh_bpf_fs_dev(uint64_t st_dev)
 /* A one-instruction LSM program with a bogus attach target: a kernel that refuses BPF LSM
  * altogether answers EPERM before it looks at the target (this costs microseconds, where the
  * real load first parses the kernel's BTF for several milliseconds). */
-static int lsm_quick_refusal(void)
+int osh_bpf_fs_refused(void)
 {
 	const struct bpf_insn insns[] = {
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
@@ -91,7 +91,7 @@ int osh_bpf_fs_open(unsigned int sandbox_level, struct osh_bpf_fs **ret, char **
 
 	if (ret_reason)
 		*ret_reason = NULL;
-	if ((r = lsm_quick_refusal()) < 0)
+	if ((r = osh_bpf_fs_refused()) < 0)
 		return set_reason(ret_reason, r, "the kernel refuses BPF LSM programs");
 	fs = calloc(1, sizeof(*fs));
 	if (!fs)

@@ -24,6 +24,9 @@ struct osh_bpf_fs_rule {
  * the cgroup2 root. -EPERM/-EINVAL/-ENOENT... when the kernel refuses BPF LSM; *ret_reason (if
  * not NULL) then gets a malloc'd one-line reason. On success *ret is owned by the caller. */
 int osh_bpf_fs_open(unsigned int sandbox_level, struct osh_bpf_fs **ret, char **ret_reason);
+/* -EPERM when this kernel refuses BPF LSM programs altogether (microseconds: no BTF parsing),
+ * else 0 (which does not prove that bpf is an active LSM). */
+int osh_bpf_fs_refused(void);
 
 /* Detaches the programs and frees fs (the kernel drops every sandbox's rules with the maps).
  * Accepts NULL. */

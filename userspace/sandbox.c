@@ -232,7 +232,10 @@ static char *bpf_lsm_reason(void)
 	if (fd >= 0)
 		close(fd);
 	if (n < 0)
-		why = "securityfs not mounted, LSM list unknown (see oshctl doctor)";
+		/* The LSM list is unknown; a kernel that refuses the programs names the cause. */
+		why = osh_bpf_fs_refused() < 0
+			  ? "the kernel refuses BPF LSM programs (EPERM)"
+			  : "securityfs not mounted, LSM list unknown (see oshctl doctor)";
 	else {
 		buf[n] = '\0';
 		if (!strstr(buf, "bpf"))
