@@ -25,38 +25,6 @@ static void policy_usage(FILE *f)
 		   "          exit 0 when equal, 1 when different\n");
 }
 
-static void print_diags(struct osh_diag_list *diags)
-{
-	for (size_t i = 0; i < diags->n; i++) {
-		char *s;
-
-		if (osh_diag_format(&diags->items[i], &s) < 0)
-			continue;
-		fprintf(stderr, "%s\n", s);
-		free(s);
-	}
-	if (diags->dropped)
-		fprintf(stderr, "oshctl: %zu more errors not shown\n", diags->dropped);
-}
-
-/* Loads one policy, printing its diagnostics. Returns an exit code. */
-static int load(const char *path, struct osh_policy **ret)
-{
-	struct osh_diag_list diags = { 0 };
-	int r = osh_policy_parse_file(path, OSH_POLICY_FORMAT_AUTO, ret, &diags);
-
-	print_diags(&diags);
-	osh_diag_list_clear(&diags);
-	if (r == -EINVAL)
-		return OSHCTL_EXIT_FAIL;
-	if (r < 0) {
-		if (r == -ENOMEM)
-			fprintf(stderr, "oshctl: policy: %s: %s\n", path, strerror(-r));
-		return r == -EFBIG ? OSHCTL_EXIT_FAIL : OSHCTL_EXIT_SYSTEM;
-	}
-	return OSHCTL_EXIT_OK;
-}
-
 static int policy_validate(int argc, char **argv)
 {
 	int ret = OSHCTL_EXIT_OK;
@@ -67,7 +35,7 @@ static int policy_validate(int argc, char **argv)
 	}
 	for (int i = 0; i < argc; i++) {
 		struct osh_policy *p = NULL;
-		int r = load(argv[i], &p);
+		int r = oshctl_policy_load("policy", argv[i], &p);
 
 		if (r == OSHCTL_EXIT_OK)
 			printf("%s: valid\n", argv[i]);
@@ -111,7 +79,7 @@ static int policy_show(int argc, char **argv)
 		policy_usage(stderr);
 		return OSHCTL_EXIT_USAGE;
 	}
-	r = load(file, &p);
+	r = oshctl_policy_load("policy", file, &p);
 	if (r != OSHCTL_EXIT_OK)
 		return r;
 	r = osh_policy_dump(p, fmt, &text);
@@ -142,7 +110,7 @@ static int policy_compile(int argc, char **argv)
 		policy_usage(stderr);
 		return OSHCTL_EXIT_USAGE;
 	}
-	r = load(argv[0], &p);
+	r = oshctl_policy_load("policy", argv[0], &p);
 	if (r != OSHCTL_EXIT_OK)
 		return r;
 	r = osh_policy_compile(p, &img);
@@ -174,9 +142,9 @@ static int policy_diff(int argc, char **argv)
 		policy_usage(stderr);
 		return OSHCTL_EXIT_USAGE;
 	}
-	r = load(argv[0], &a);
+	r = oshctl_policy_load("policy", argv[0], &a);
 	if (r == OSHCTL_EXIT_OK)
-		r = load(argv[1], &b);
+		r = oshctl_policy_load("policy", argv[1], &b);
 	if (r != OSHCTL_EXIT_OK)
 		goto out;
 	r = osh_policy_diff(a, b, &d);

@@ -30,21 +30,6 @@ static void prove_usage(FILE *f)
 	    "prover/registry of the source tree oshctl was built in.\n");
 }
 
-static void print_diags(struct osh_diag_list *diags)
-{
-	for (size_t i = 0; i < diags->n; i++) {
-		char *s;
-
-		if (osh_diag_format(&diags->items[i], &s) < 0)
-			continue;
-		fprintf(stderr, "%s\n", s);
-		free(s);
-	}
-	if (diags->dropped)
-		fprintf(stderr, "oshctl: %zu more errors not shown\n", diags->dropped);
-	osh_diag_list_clear(diags);
-}
-
 static bool is_dir(const char *p)
 {
 	struct stat st;
@@ -78,25 +63,10 @@ static char *default_registry(void)
 	return is_dir("prover/registry") ? strdup("prover/registry") : NULL;
 }
 
-static int load_policy(const char *path, struct osh_policy **ret)
-{
-	struct osh_diag_list diags = { 0 };
-	int r = osh_policy_parse_file(path, OSH_POLICY_FORMAT_AUTO, ret, &diags);
-
-	print_diags(&diags);
-	if (r == -EINVAL || r == -EFBIG)
-		return OSHCTL_EXIT_FAIL;
-	if (r < 0) {
-		fprintf(stderr, "oshctl: policy prove: %s: %s\n", path, strerror(-r));
-		return OSHCTL_EXIT_SYSTEM;
-	}
-	return OSHCTL_EXIT_OK;
-}
-
 /* Maps a loader's result to an exit code, printing its diagnostics. */
 static int loaded(int r, const char *what, const char *path, struct osh_diag_list *diags)
 {
-	print_diags(diags);
+	oshctl_diags_print(diags);
 	if (r >= 0)
 		return OSHCTL_EXIT_OK;
 	if (r == -EINVAL)
@@ -181,9 +151,9 @@ int cmd_policy_prove(int argc, char **argv)
 	}
 	fmt = json ? OSH_FINDINGS_JSON : compact ? OSH_FINDINGS_COMPACT : OSH_FINDINGS_REPORT;
 
-	r = load_policy(file, &p);
+	r = oshctl_policy_load("policy prove", file, &p);
 	if (r == OSHCTL_EXIT_OK && against)
-		r = load_policy(against, &old);
+		r = oshctl_policy_load("policy prove", against, &old);
 	if (r == OSHCTL_EXIT_OK)
 		r = loaded(osh_prover_registry_load(reg_path, &reg, &diags), "registry", reg_path,
 			   &diags);

@@ -19,6 +19,16 @@ struct oshctl_command {
 	int (*run)(int argc, char **argv);
 };
 
+struct osh_diag_list;
+struct osh_policy;
+
+/* Prints each diagnostic as `FILE:LINE:COL: message` on stderr, then empties the list. */
+void oshctl_diags_print(struct osh_diag_list *diags);
+/* Parses and validates the policy at path, printing its diagnostics. Returns OSHCTL_EXIT_OK with
+ * the policy in *ret (the caller frees it), OSHCTL_EXIT_FAIL for an invalid policy, or
+ * OSHCTL_EXIT_SYSTEM when it could not be read. what prefixes messages ("policy", ...). */
+int oshctl_policy_load(const char *what, const char *path, struct osh_policy **ret);
+
 int cmd_version(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
