@@ -150,3 +150,19 @@ POLICY
 else
 	row "open+close" "skipped" "helpers not built" "-"
 fi
+
+# --- prover: `oshctl policy prove` on generated policies of 100..1000 endpoints, 30 binaries --------
+# Time grows with the number of findings (each is a few solver round trips), hence the ratios.
+if [ -x "$H/bench-prove" ]; then
+	out=$("$H/bench-prove" prover/registry)
+	pms() { sed -n "s/^prove-$1: ms=\([0-9.]*\).*/\1/p" <<<"$out"; }
+	pfind() { sed -n "s/^prove-$1: .*findings=\([0-9]*\).*/\1/p" <<<"$out"; }
+	m100=$(pms 100)
+	row "prove 500 endpoints/30 binaries" "$(pms 500)ms" "target 2000ms" "$(ratio "$(pms 500)" 2000)"
+	for n in 100 250 500 1000; do
+		row "prove $n endpoints/30 bins, $(pfind "$n") findings" "$(pms "$n")ms" \
+			"prove 100 endpoints ${m100}ms" "$(ratio "$(pms "$n")" "$m100")"
+	done
+else
+	row "prove" "skipped" "helpers not built" "-"
+fi
