@@ -63,7 +63,7 @@ fi
 # In a private network namespace on a documentation address on its lo (loopback destinations are
 # never allowed from a sandbox). egress-run attaches the programs to a test cgroup with a policy
 # allowing the listener's port; the baseline is the same cgroup without programs.
-if [ -x "$H/egress-bench" ] && [ -x "$H/egress-run" ]; then
+if [ -x "$H/bench-connect" ] && [ -x "$H/egress-run" ]; then
 	mnt=$(cgroup2_mount)
 	cgroup_dir=$mnt/osh-test-bench-egress-$$
 	egress_ns=osht-bench-$$
@@ -72,14 +72,14 @@ if [ -x "$H/egress-bench" ] && [ -x "$H/egress-run" ]; then
 		ip -n "$egress_ns" addr add 198.51.100.1/32 dev lo
 	pol=$(mktemp --suffix=.yaml)
 	printf 'version: 1\nnetwork_policies:\n  bench:\n    endpoints:\n      - host: 198.51.100.1\n        port: 20080\n    binaries:\n      - path: %s\n' \
-		"$(realpath "$H/egress-bench")" >"$pol"
+		"$(realpath "$H/bench-connect")" >"$pol"
 	ns() { sed -n 's/.*ns_per_op=\([0-9]*\).*/\1/p'; }
 	inns() { nsenter --net="/run/netns/$egress_ns" -- "$@"; }
 	b=() a=() d=()
 	for _ in 1 2 3 4 5; do
-		b+=("$(inns sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2" "$3" 198.51.100.1 20080' _ "$cgroup_dir" "$H/egress-bench" "$N" | ns)")
-		a+=("$(inns "$H/egress-run" --cgroup "$cgroup_dir" --policy "$pol" -- "$H/egress-bench" "$N" 198.51.100.1 20080 | ns)")
-		d+=("$(inns "$H/egress-run" --cgroup "$cgroup_dir" --policy "$pol" -- "$H/egress-bench" "$N" 198.51.100.1 20081 2>/dev/null | ns)")
+		b+=("$(inns sh -c 'echo $$ >"$1/cgroup.procs" && exec "$2" "$3" 20080 198.51.100.1' _ "$cgroup_dir" "$H/bench-connect" "$N" | ns)")
+		a+=("$(inns "$H/egress-run" --cgroup "$cgroup_dir" --policy "$pol" -- "$H/bench-connect" "$N" 20080 198.51.100.1 | ns)")
+		d+=("$(inns "$H/egress-run" --cgroup "$cgroup_dir" --policy "$pol" -- "$H/bench-connect" "$N" 20081 198.51.100.1 2>/dev/null | ns)")
 	done
 	rm -f "$pol"
 	median() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
