@@ -99,9 +99,9 @@ static void print_fs_event(const struct osh_fs_event *ev, void *ctx)
 
 /* Egress denials and audits, from the engine's network thread: one line each on stderr, also
  * with -q (they are what the user must see, not start-up chatter). */
-static void print_net_event(const char *line, void *ctx)
+static void print_net_event(const struct osh_net_event_info *ev, void *ctx)
 {
-	fprintf(stderr, "osh: %s\n", line);
+	fprintf(stderr, "osh: %s\n", ev->line);
 }
 
 static void print_error(const struct osh_sandbox_error *e)

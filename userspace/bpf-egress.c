@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -29,8 +32,69 @@ _Static_assert(sizeof(struct osh_egress_dns_orig) == 32, "osh_egress_dns_orig AB
 _Static_assert(sizeof(struct osh_egress_sk) == 64, "osh_egress_sk ABI");
 _Static_assert(sizeof(struct osh_egress_event) == 344, "osh_egress_event ABI");
 
-#define N_TRACEPOINTS  3
-#define N_CGROUP_PROGS 8
+/* The object's maps and programs by index: with pinning, a second process gets them from bpffs
+ * by these names instead of from a loaded skeleton. */
+enum egress_map { M_PROCS, M_EXES, M_SANDBOXES, M_GENS, M_DNS, M_SK, M_EVENTS, M_STATS, N_MAPS };
+static const char *const map_names[N_MAPS] = {
+	"osh_procs", "osh_exes", "osh_sandboxes", "osh_gens",
+	"osh_dns",   "osh_sk",	 "osh_events",	  "osh_stats",
+};
+
+enum egress_prog {
+	P_FORK,
+	P_EXEC,
+	P_EXIT,
+	P_CONNECT4, /* first cgroup program */
+	P_CONNECT6,
+	P_SENDMSG4,
+	P_SENDMSG6,
+	P_RECVMSG4,
+	P_RECVMSG6,
+	P_SOCK_CREATE,
+	P_SKB_EGRESS,
+	N_PROGS,
+};
+#define N_TRACEPOINTS  P_CONNECT4
+#define N_CGROUP_PROGS (N_PROGS - P_CONNECT4)
+static const struct {
+	const char *name;
+	enum bpf_attach_type type; /* cgroup programs */
+} prog_info[N_PROGS] = {
+	{ "osh_fork", 0 },
+	{ "osh_exec", 0 },
+	{ "osh_exit", 0 },
+	{ "osh_connect4", BPF_CGROUP_INET4_CONNECT },
+	{ "osh_connect6", BPF_CGROUP_INET6_CONNECT },
+	{ "osh_sendmsg4", BPF_CGROUP_UDP4_SENDMSG },
+	{ "osh_sendmsg6", BPF_CGROUP_UDP6_SENDMSG },
+	{ "osh_recvmsg4", BPF_CGROUP_UDP4_RECVMSG },
+	{ "osh_recvmsg6", BPF_CGROUP_UDP6_RECVMSG },
+	{ "osh_sock_create", BPF_CGROUP_INET_SOCK_CREATE },
+	{ "osh_skb_egress", BPF_CGROUP_INET_EGRESS },
+};
+
+/* Layout of a pinned root; bumped when the pins or the per-sandbox maps change meaning. */
+#define PIN_LAYOUT  1
+#define PIN_EGRESS  "egress"
+#define PIN_SBX	    "sandboxes"
+#define PIN_VERSION "osh_version"
+#define PIN_STATE   "state"
+#define PIN_BINS    "bins"
+#define PIN_NAMED   "named"
+#define LINK_PREFIX "link_"
+
+/* What a pinned root was made by: the BPF object's bytes and its load-time settings. Written
+ * last when pinning, so a root without it is an interrupted pinning. */
+struct pin_version {
+	uint64_t elf_hash; /* FNV-1a 64 of the object file the skeleton embeds */
+	uint32_t sandbox_level;
+	uint32_t layout; /* PIN_LAYOUT */
+};
+
+/* Per-sandbox pinned state (map `state`, one entry). */
+struct pin_state {
+	uint64_t cgroup_id;
+};
 
 struct exe_entry {
 	struct osh_binid id;
@@ -38,7 +102,8 @@ struct exe_entry {
 };
 
 /* An address the DNS responder installed; re-installed into each new generation whose policy
- * still names it. */
+ * still names it. Also the key of the pinned `named` map, so no padding may be left undefined:
+ * both parts are fully written (names NUL-padded). */
 struct named_addr {
 	struct osh_egress_name name;
 	struct osh_egress_v6_key key;
@@ -49,7 +114,10 @@ struct osh_egress_sb {
 	struct osh_egress_sb *next;
 	uint64_t id;
 	int cgroup_fd;
-	struct bpf_link *links[N_CGROUP_PROGS];
+	int link_fd[N_CGROUP_PROGS];
+	char *pin_dir; /* <root>/sandboxes/<name>, NULL without pinning */
+	int bins_fd;   /* pinned bit allocation: bit -> path */
+	int named_fd;  /* pinned DNS-installed addresses */
 	struct osh_egress_sandbox cfg;
 	/* Stable numbering: bit i of the kernel masks is binary path bin_paths[i] for the whole
 	 * life of the sandbox, so process masks computed under one generation stay true under the
@@ -66,8 +134,12 @@ struct osh_egress_sb {
 };
 
 struct osh_egress {
-	struct egress *skel;
+	struct egress *skel; /* NULL when the programs were taken from pins */
+	int map_fd[N_MAPS];  /* owned */
+	int prog_fd[N_PROGS];
 	struct bpf_link *tp_links[N_TRACEPOINTS];
+	char *root; /* bpffs root, NULL: private to this process */
+	int root_fd;
 	struct ring_buffer *rb;
 	osh_egress_event_fn cb;
 	void *cb_data;
@@ -84,34 +156,221 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-int osh_egress_open(unsigned int sandbox_level, struct osh_egress **ret)
+static uint64_t fnv1a(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static struct pin_version version_of_build(unsigned int sandbox_level)
+{
+	size_t sz = 0;
+	const void *elf = egress__elf_bytes(&sz);
+
+	return (struct pin_version){ .elf_hash = fnv1a(elf, sz),
+				     .sandbox_level = sandbox_level,
+				     .layout = PIN_LAYOUT };
+}
+
+/* Removes every pin in the directory dir (relative to at), then the directory. bpffs holds only
+ * pins and directories; one level is all osh creates. ENOENT is not an error. */
+static int pin_dir_remove(int at, const char *dir)
+{
+	int fd = openat(at, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+	return unlinkat(at, dir, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+static int pin_get(int at, const char *name)
+{
+	char path[128];
+
+	/* bpf_obj_get takes a path; /proc/self/fd/N/name resolves relative to the directory. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", at, name);
+	return bpf_obj_get(path);
+}
+
+static int pin_put(int at, const char *name, int fd)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", at, name);
+	return bpf_obj_pin(fd, path) < 0 ? -errno : 0;
+}
+
+static int dup_fd(int fd)
+{
+	return fd < 0 ? -EBADF : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
+/* Loads the object and, with a root, pins maps, programs and tracepoint links under
+ * <root>/egress/, the version last. */
+static int egress_load(struct osh_egress *eg, unsigned int sandbox_level, int egress_dir)
+{
+	struct pin_version ver = version_of_build(sandbox_level);
+	uint32_t zero = 0;
+	int r, vfd = -1;
+
+	eg->skel = egress__open();
+	if (!eg->skel)
+		return -errno;
+	eg->skel->rodata->sandbox_level = sandbox_level;
+	r = egress__load(eg->skel);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < N_MAPS; i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(eg->skel->obj, map_names[i]);
+
+		eg->map_fd[i] = m ? dup_fd(bpf_map__fd(m)) : -ENOENT;
+		if (eg->map_fd[i] < 0)
+			return m ? -errno : -ENOENT;
+		if (egress_dir >= 0 && (r = pin_put(egress_dir, map_names[i], eg->map_fd[i])) < 0)
+			return r;
+	}
+	for (int i = 0; i < N_PROGS; i++) {
+		struct bpf_program *p =
+		    bpf_object__find_program_by_name(eg->skel->obj, prog_info[i].name);
+
+		eg->prog_fd[i] = p ? dup_fd(bpf_program__fd(p)) : -ENOENT;
+		if (eg->prog_fd[i] < 0)
+			return p ? -errno : -ENOENT;
+		if (egress_dir >= 0 &&
+		    (r = pin_put(egress_dir, prog_info[i].name, eg->prog_fd[i])) < 0)
+			return r;
+		if (i >= N_TRACEPOINTS)
+			continue;
+		eg->tp_links[i] = bpf_program__attach(p);
+		if (!eg->tp_links[i])
+			return -errno;
+		if (egress_dir >= 0) {
+			char name[64];
+
+			snprintf(name, sizeof(name), LINK_PREFIX "%s", prog_info[i].name);
+			r = pin_put(egress_dir, name, bpf_link__fd(eg->tp_links[i]));
+			if (r < 0)
+				return r;
+		}
+	}
+	if (egress_dir < 0)
+		return 0;
+	vfd =
+	    bpf_map_create(BPF_MAP_TYPE_ARRAY, PIN_VERSION, sizeof(uint32_t), sizeof(ver), 1, NULL);
+	if (vfd < 0)
+		return -errno;
+	r = bpf_map_update_elem(vfd, &zero, &ver, BPF_ANY) < 0 ? -errno : 0;
+	if (r == 0)
+		r = pin_put(egress_dir, PIN_VERSION, vfd);
+	close(vfd);
+	return r;
+}
+
+/* Takes maps and programs from an existing <root>/egress/ made by this same build. */
+static int egress_reuse(struct osh_egress *eg, unsigned int sandbox_level, int egress_dir)
+{
+	struct pin_version want = version_of_build(sandbox_level), have;
+	uint32_t zero = 0;
+	int vfd = pin_get(egress_dir, PIN_VERSION), r;
+
+	if (vfd < 0)
+		return -errno;
+	r = bpf_map_lookup_elem(vfd, &zero, &have) < 0 ? -errno : 0;
+	close(vfd);
+	if (r < 0)
+		return r;
+	if (memcmp(&want, &have, sizeof(want)))
+		return -ESTALE;
+	for (int i = 0; i < N_MAPS; i++)
+		if ((eg->map_fd[i] = pin_get(egress_dir, map_names[i])) < 0)
+			return -errno;
+	for (int i = 0; i < N_PROGS; i++)
+		if ((eg->prog_fd[i] = pin_get(egress_dir, prog_info[i].name)) < 0)
+			return -errno;
+	/* The tracepoint links stay pinned; nothing to hold here. */
+	return 0;
+}
+
+static int egress_open_pinned(struct osh_egress *eg, unsigned int sandbox_level, const char *root)
+{
+	int dir = -1, r;
+
+	if (mkdir(root, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	eg->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (eg->root_fd < 0)
+		return -errno;
+	/* One loader at a time decides between loading and reusing. */
+	if (flock(eg->root_fd, LOCK_EX) < 0)
+		return -errno;
+	if (mkdirat(eg->root_fd, PIN_SBX, 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		goto out;
+	}
+	dir = openat(eg->root_fd, PIN_EGRESS, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir >= 0 && faccessat(dir, PIN_VERSION, F_OK, 0) == 0) {
+		r = egress_reuse(eg, sandbox_level, dir);
+		goto out;
+	}
+	/* Nothing pinned, or a pinning that was interrupted before its version (no sandbox can
+	 * use it): start afresh. */
+	if (dir >= 0) {
+		close(dir);
+		dir = -1;
+		if ((r = pin_dir_remove(eg->root_fd, PIN_EGRESS)) < 0)
+			goto out;
+	}
+	if (mkdirat(eg->root_fd, PIN_EGRESS, 0700) < 0 ||
+	    (dir = openat(eg->root_fd, PIN_EGRESS, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = egress_load(eg, sandbox_level, dir);
+	if (r < 0)
+		(void)pin_dir_remove(eg->root_fd, PIN_EGRESS);
+out:
+	if (dir >= 0)
+		close(dir);
+	flock(eg->root_fd, LOCK_UN);
+	return r;
+}
+
+int osh_egress_open(unsigned int sandbox_level, const char *bpffs_root, struct osh_egress **ret)
 {
 	struct osh_egress *eg = calloc(1, sizeof(*eg));
-	struct bpf_program *tps[N_TRACEPOINTS];
 	int r;
 
 	if (!eg)
 		return -ENOMEM;
-	eg->skel = egress__open();
-	if (!eg->skel) {
-		r = -errno;
-		goto fail;
+	eg->root_fd = -1;
+	for (int i = 0; i < N_MAPS; i++)
+		eg->map_fd[i] = -1;
+	for (int i = 0; i < N_PROGS; i++)
+		eg->prog_fd[i] = -1;
+	if (bpffs_root) {
+		eg->root = strdup(bpffs_root);
+		r = eg->root ? egress_open_pinned(eg, sandbox_level, bpffs_root) : -ENOMEM;
+	} else {
+		r = egress_load(eg, sandbox_level, -1);
 	}
-	eg->skel->rodata->sandbox_level = sandbox_level;
-	r = egress__load(eg->skel);
 	if (r < 0)
 		goto fail;
-	tps[0] = eg->skel->progs.osh_fork;
-	tps[1] = eg->skel->progs.osh_exec;
-	tps[2] = eg->skel->progs.osh_exit;
-	for (int i = 0; i < N_TRACEPOINTS; i++) {
-		eg->tp_links[i] = bpf_program__attach(tps[i]);
-		if (!eg->tp_links[i]) {
-			r = -errno;
-			goto fail;
-		}
-	}
-	eg->rb = ring_buffer__new(bpf_map__fd(eg->skel->maps.osh_events), handle_event, eg, NULL);
+	eg->rb = ring_buffer__new(eg->map_fd[M_EVENTS], handle_event, eg, NULL);
 	if (!eg->rb) {
 		r = -errno;
 		goto fail;
@@ -128,12 +387,47 @@ void osh_egress_free(struct osh_egress *eg)
 	if (!eg)
 		return;
 	while (eg->sandboxes)
-		osh_egress_sandbox_remove(eg->sandboxes);
+		osh_egress_sandbox_release(eg->sandboxes);
 	ring_buffer__free(eg->rb);
+	/* Pinned tracepoint links stay attached through their pins. */
 	for (int i = 0; i < N_TRACEPOINTS; i++)
 		bpf_link__destroy(eg->tp_links[i]);
+	for (int i = 0; i < N_MAPS; i++)
+		if (eg->map_fd[i] >= 0)
+			close(eg->map_fd[i]);
+	for (int i = 0; i < N_PROGS; i++)
+		if (eg->prog_fd[i] >= 0)
+			close(eg->prog_fd[i]);
 	egress__destroy(eg->skel);
+	if (eg->root_fd >= 0)
+		close(eg->root_fd);
+	free(eg->root);
 	free(eg);
+}
+
+const char *osh_egress_root(const struct osh_egress *eg)
+{
+	return eg->root;
+}
+
+int osh_egress_unpin_if_unused(struct osh_egress *eg)
+{
+	int r = 0;
+
+	if (!eg->root || eg->root_fd < 0)
+		return 0;
+	flock(eg->root_fd, LOCK_EX);
+	/* rmdir fails while any sandbox (of any process) has pins. */
+	if (unlinkat(eg->root_fd, PIN_SBX, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+		r = errno == ENOTEMPTY ? 0 : -errno;
+		goto out;
+	}
+	r = pin_dir_remove(eg->root_fd, PIN_EGRESS);
+	if (r == 0 && rmdir(eg->root) < 0 && errno != ENOENT)
+		r = -errno;
+out:
+	flock(eg->root_fd, LOCK_UN);
+	return r;
 }
 
 int osh_egress_cgroup_level(const char *cgroup_path, unsigned int *ret_level)
@@ -163,74 +457,312 @@ int osh_egress_cgroup_level(const char *cgroup_path, unsigned int *ret_level)
 
 /* ---- sandboxes ------------------------------------------------------------------------------- */
 
-int osh_egress_sandbox_add(struct osh_egress *eg, int cgroup_fd, uint64_t cgroup_id,
-			   struct osh_egress_sb **ret)
+static struct osh_egress_sb *sb_new(struct osh_egress *eg, int cgroup_fd, uint64_t cgroup_id)
 {
-	struct egress *s = eg->skel;
-	struct bpf_program *progs[N_CGROUP_PROGS] = {
-		s->progs.osh_connect4,	  s->progs.osh_connect6,   s->progs.osh_sendmsg4,
-		s->progs.osh_sendmsg6,	  s->progs.osh_recvmsg4,   s->progs.osh_recvmsg6,
-		s->progs.osh_sock_create, s->progs.osh_skb_egress,
-	};
 	struct osh_egress_sb *sb = calloc(1, sizeof(*sb));
-	int r;
 
 	if (!sb)
-		return -ENOMEM;
+		return NULL;
 	sb->eg = eg;
 	sb->id = cgroup_id;
-	sb->gen_fd = -1;
+	sb->gen_fd = sb->bins_fd = sb->named_fd = -1;
+	for (int i = 0; i < N_CGROUP_PROGS; i++)
+		sb->link_fd[i] = -1;
 	sb->cgroup_fd = fcntl(cgroup_fd, F_DUPFD_CLOEXEC, 3);
 	if (sb->cgroup_fd < 0) {
-		r = -errno;
 		free(sb);
-		return r;
+		return NULL;
 	}
 	sb->next = eg->sandboxes;
 	eg->sandboxes = sb;
-	/* Known before the programs run there: an unknown sandbox is let through by the hooks. */
-	r = bpf_map_update_elem(bpf_map__fd(s->maps.osh_sandboxes), &sb->id, &sb->cfg, BPF_ANY);
-	if (r < 0)
-		goto fail;
-	for (int i = 0; i < N_CGROUP_PROGS && progs[i]; i++) {
-		sb->links[i] = bpf_program__attach_cgroup(progs[i], sb->cgroup_fd);
-		if (!sb->links[i]) {
+	return sb;
+}
+
+static int link_name(int prog, char *buf, size_t size)
+{
+	return snprintf(buf, size, LINK_PREFIX "%s", prog_info[P_CONNECT4 + prog].name);
+}
+
+/* Attaches the cgroup programs that are not attached yet (with pins: whose link pin is
+ * missing, e.g. after an interrupted creation). */
+static int sb_attach(struct osh_egress_sb *sb, int dir)
+{
+	for (int i = 0; i < N_CGROUP_PROGS; i++) {
+		char name[64];
+		int r;
+
+		link_name(i, name, sizeof(name));
+		if (sb->link_fd[i] >= 0 || (dir >= 0 && faccessat(dir, name, F_OK, 0) == 0))
+			continue;
+		sb->link_fd[i] = bpf_link_create(sb->eg->prog_fd[P_CONNECT4 + i], sb->cgroup_fd,
+						 prog_info[P_CONNECT4 + i].type, NULL);
+		if (sb->link_fd[i] < 0)
+			return -errno;
+		if (dir >= 0 && (r = pin_put(dir, name, sb->link_fd[i])) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Deletes the global map entries of sandbox id (its identities are found by walking
+ * osh_exes: also those an earlier process recorded). */
+static void sb_entries_delete(const int *map_fd, uint64_t id)
+{
+	struct osh_egress_exe_key k, next, *prev = NULL;
+	struct osh_egress_exe_key del[256];
+	size_t n_del;
+
+	bpf_map_delete_elem(map_fd[M_GENS], &id);
+	bpf_map_delete_elem(map_fd[M_SANDBOXES], &id);
+	/* Delete in batches, restarting the walk: deleting the current key would end it. */
+	do {
+		n_del = 0;
+		prev = NULL;
+		while (n_del < 256 && bpf_map_get_next_key(map_fd[M_EXES], prev, &next) == 0) {
+			k = next;
+			if (k.sandbox == id)
+				del[n_del++] = k;
+			prev = &k;
+		}
+		for (size_t i = 0; i < n_del; i++)
+			bpf_map_delete_elem(map_fd[M_EXES], &del[i]);
+	} while (n_del == 256);
+}
+
+/* The sandbox's pin directory, name checked (it becomes a path component). */
+static int sb_pin_dir(const struct osh_egress *eg, const char *name, char **ret)
+{
+	if (!name || osh_cgroup_name_check(name) < 0)
+		return -EINVAL;
+	return asprintf(ret, "%s/" PIN_SBX "/%s", eg->root, name) < 0 ? -ENOMEM : 0;
+}
+
+static int state_read(int dir, struct pin_state *ret)
+{
+	uint32_t zero = 0;
+	int fd = pin_get(dir, PIN_STATE), r;
+
+	if (fd < 0)
+		return -errno;
+	r = bpf_map_lookup_elem(fd, &zero, ret) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+/* Removes what an earlier sandbox of this name left pinned (a daemon that died before destroying
+ * it, the cgroup gone since): its links, state and global map entries. */
+static int pins_purge(const int *map_fd, const char *dir_path)
+{
+	struct pin_state st = { 0 };
+	int dir = open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+	if (dir < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (state_read(dir, &st) == 0 && map_fd)
+		sb_entries_delete(map_fd, st.cgroup_id);
+	close(dir);
+	r = pin_dir_remove(AT_FDCWD, dir_path);
+	return r;
+}
+
+int osh_egress_sandbox_add(struct osh_egress *eg, const char *name, int cgroup_fd,
+			   uint64_t cgroup_id, struct osh_egress_sb **ret)
+{
+	struct osh_egress_sb *sb = sb_new(eg, cgroup_fd, cgroup_id);
+	struct pin_state st = { .cgroup_id = cgroup_id };
+	uint32_t zero = 0;
+	int dir = -1, fd, r;
+
+	if (!sb)
+		return -ENOMEM;
+	if (eg->root) {
+		LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+
+		if ((r = sb_pin_dir(eg, name, &sb->pin_dir)) < 0)
+			goto fail;
+		if ((r = pins_purge(eg->map_fd, sb->pin_dir)) < 0)
+			goto fail;
+		if (mkdir(sb->pin_dir, 0700) < 0) {
+			r = -errno;
+			free(sb->pin_dir);
+			sb->pin_dir = NULL; /* not ours to remove */
+			goto fail;
+		}
+		dir = open(sb->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dir < 0) {
 			r = -errno;
 			goto fail;
 		}
+		fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "osh_sb_state", sizeof(uint32_t),
+				    sizeof(st), 1, NULL);
+		if (fd < 0) {
+			r = -errno;
+			goto fail;
+		}
+		r = bpf_map_update_elem(fd, &zero, &st, BPF_ANY) < 0 ? -errno : 0;
+		if (r == 0)
+			r = pin_put(dir, PIN_STATE, fd);
+		close(fd);
+		if (r < 0)
+			goto fail;
+		sb->bins_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "osh_sb_bins", sizeof(uint32_t),
+					     PATH_MAX, OSH_EGRESS_MAX_BINARIES, &opts);
+		sb->named_fd =
+		    bpf_map_create(BPF_MAP_TYPE_HASH, "osh_sb_named", sizeof(struct named_addr),
+				   sizeof(uint32_t), OSH_EGRESS_MAX_RULES, &opts);
+		if (sb->bins_fd < 0 || sb->named_fd < 0) {
+			r = -errno;
+			goto fail;
+		}
+		if ((r = pin_put(dir, PIN_BINS, sb->bins_fd)) < 0 ||
+		    (r = pin_put(dir, PIN_NAMED, sb->named_fd)) < 0)
+			goto fail;
 	}
+	/* Known before the programs run there: an unknown sandbox is let through by the hooks. */
+	if (bpf_map_update_elem(eg->map_fd[M_SANDBOXES], &sb->id, &sb->cfg, BPF_ANY) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = sb_attach(sb, dir);
+	if (r < 0)
+		goto fail;
+	if (dir >= 0)
+		close(dir);
 	*ret = sb;
 	return 0;
 fail:
+	if (dir >= 0)
+		close(dir);
 	osh_egress_sandbox_remove(sb);
 	return r < 0 ? r : -EINVAL;
 }
 
-static void exes_delete(struct osh_egress_sb *sb, const struct exe_entry *e, size_t n)
+/* Reads a pinned sandbox's userspace state back: bit allocation, DNS-installed addresses,
+ * identities, settings, current generation. */
+static int sb_state_load(struct osh_egress_sb *sb)
 {
-	int fd = bpf_map__fd(sb->eg->skel->maps.osh_exes);
+	const int *mfd = sb->eg->map_fd;
+	uint32_t bit;
+	struct named_addr na, nlast, *nprev = NULL;
+	struct osh_egress_exe_key ek, elast, *eprev = NULL;
+	uint32_t gen_id;
+	char *path = malloc(PATH_MAX);
+	int r = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		struct osh_egress_exe_key k = { .sandbox = sb->id,
-						.ino = e[i].id.ino,
-						.dev = e[i].id.dev };
-
-		bpf_map_delete_elem(fd, &k);
+	if (!path)
+		return -ENOMEM;
+	/* Bits are given out in order and never freed, so 0..n-1 are all present. */
+	for (bit = 0; bit < OSH_EGRESS_MAX_BINARIES; bit++) {
+		if (bpf_map_lookup_elem(sb->bins_fd, &bit, path) < 0)
+			break;
+		path[PATH_MAX - 1] = '\0';
+		if (!(sb->bin_paths[bit] = strdup(path))) {
+			r = -ENOMEM;
+			goto out;
+		}
+		sb->n_bins = bit + 1;
 	}
+	while (bpf_map_get_next_key(sb->named_fd, nprev, &na) == 0) {
+		struct named_addr *nv = realloc(sb->named, (sb->n_named + 1) * sizeof(*nv));
+
+		if (!nv) {
+			r = -ENOMEM;
+			goto out;
+		}
+		sb->named = nv;
+		sb->named[sb->n_named++] = na;
+		nlast = na;
+		nprev = &nlast;
+	}
+	while (bpf_map_get_next_key(mfd[M_EXES], eprev, &ek) == 0) {
+		struct osh_egress_bin_value v;
+
+		elast = ek;
+		eprev = &elast;
+		if (ek.sandbox != sb->id || bpf_map_lookup_elem(mfd[M_EXES], &ek, &v) < 0)
+			continue;
+		struct exe_entry *xv = realloc(sb->exes, (sb->n_exes + 1) * sizeof(*xv));
+
+		if (!xv) {
+			r = -ENOMEM;
+			goto out;
+		}
+		sb->exes = xv;
+		sb->exes[sb->n_exes++] =
+		    (struct exe_entry){ .id = { .ino = ek.ino, .dev = ek.dev }, .mask = v.mask };
+	}
+	if (bpf_map_lookup_elem(mfd[M_SANDBOXES], &sb->id, &sb->cfg) < 0) {
+		r = -ENOENT;
+		goto out;
+	}
+	if (bpf_map_lookup_elem(mfd[M_GENS], &sb->id, &gen_id) == 0) {
+		sb->gen_fd = bpf_map_get_fd_by_id(gen_id);
+		if (sb->gen_fd < 0)
+			r = -errno;
+	}
+out:
+	free(path);
+	return r;
 }
 
-void osh_egress_sandbox_remove(struct osh_egress_sb *sb)
+int osh_egress_sandbox_adopt(struct osh_egress *eg, const char *name, int cgroup_fd,
+			     uint64_t cgroup_id, struct osh_egress_sb **ret)
 {
-	struct egress *s;
+	struct osh_egress_sb *sb;
+	struct pin_state st = { 0 };
+	int dir = -1, r;
 
+	if (!eg->root)
+		return -EINVAL;
+	sb = sb_new(eg, cgroup_fd, cgroup_id);
+	if (!sb)
+		return -ENOMEM;
+	if ((r = sb_pin_dir(eg, name, &sb->pin_dir)) < 0)
+		goto fail;
+	dir = open(sb->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* Pins of an earlier cgroup of the same name are not this sandbox's. */
+	if (state_read(dir, &st) < 0 || st.cgroup_id != cgroup_id) {
+		r = -ENOENT;
+		goto fail;
+	}
+	if ((sb->bins_fd = pin_get(dir, PIN_BINS)) < 0 ||
+	    (sb->named_fd = pin_get(dir, PIN_NAMED)) < 0) {
+		r = -ENOENT;
+		goto fail;
+	}
+	if ((r = sb_state_load(sb)) < 0)
+		goto fail;
+	/* A link pin missing (creation interrupted) is attached again. */
+	if ((r = sb_attach(sb, dir)) < 0)
+		goto fail;
+	close(dir);
+	*ret = sb;
+	return 0;
+fail:
+	if (dir >= 0)
+		close(dir);
+	osh_egress_sandbox_release(sb);
+	return r;
+}
+
+/* Frees the userspace side; with remove, also detaches and deletes the kernel state. */
+static void sb_free(struct osh_egress_sb *sb, bool remove)
+{
 	if (!sb)
 		return;
-	s = sb->eg->skel;
+	if (remove) {
+		/* Closing the last reference (fd and pin) of a link detaches it. */
+		if (sb->pin_dir)
+			(void)pin_dir_remove(AT_FDCWD, sb->pin_dir);
+		sb_entries_delete(sb->eg->map_fd, sb->id);
+	}
 	for (int i = 0; i < N_CGROUP_PROGS; i++)
-		bpf_link__destroy(sb->links[i]);
-	bpf_map_delete_elem(bpf_map__fd(s->maps.osh_gens), &sb->id);
-	bpf_map_delete_elem(bpf_map__fd(s->maps.osh_sandboxes), &sb->id);
-	exes_delete(sb, sb->exes, sb->n_exes);
+		if (sb->link_fd[i] >= 0)
+			close(sb->link_fd[i]);
 	for (struct osh_egress_sb **p = &sb->eg->sandboxes; *p; p = &(*p)->next)
 		if (*p == sb) {
 			*p = sb->next;
@@ -240,11 +772,56 @@ void osh_egress_sandbox_remove(struct osh_egress_sb *sb)
 		free(sb->bin_paths[i]);
 	if (sb->gen_fd >= 0)
 		close(sb->gen_fd);
+	if (sb->bins_fd >= 0)
+		close(sb->bins_fd);
+	if (sb->named_fd >= 0)
+		close(sb->named_fd);
 	if (sb->cgroup_fd >= 0)
 		close(sb->cgroup_fd);
+	free(sb->pin_dir);
 	free(sb->exes);
 	free(sb->named);
 	free(sb);
+}
+
+void osh_egress_sandbox_remove(struct osh_egress_sb *sb)
+{
+	sb_free(sb, true);
+}
+
+void osh_egress_sandbox_release(struct osh_egress_sb *sb)
+{
+	sb_free(sb, false);
+}
+
+int osh_egress_purge(const char *bpffs_root, const char *name)
+{
+	int map_fd[N_MAPS], egress_dir, r;
+	char *path = NULL;
+
+	if (!name || osh_cgroup_name_check(name) < 0)
+		return -EINVAL;
+	if (asprintf(&path, "%s/" PIN_EGRESS, bpffs_root) < 0)
+		return -ENOMEM;
+	egress_dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(path);
+	for (int i = 0; i < N_MAPS; i++)
+		map_fd[i] = egress_dir >= 0 ? pin_get(egress_dir, map_names[i]) : -1;
+	if (egress_dir >= 0)
+		close(egress_dir);
+	if (asprintf(&path, "%s/" PIN_SBX "/%s", bpffs_root, name) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = pins_purge(
+	    map_fd[M_GENS] >= 0 && map_fd[M_SANDBOXES] >= 0 && map_fd[M_EXES] >= 0 ? map_fd : NULL,
+	    path);
+	free(path);
+out:
+	for (int i = 0; i < N_MAPS; i++)
+		if (map_fd[i] >= 0)
+			close(map_fd[i]);
+	return r;
 }
 
 struct osh_egress_sb *osh_egress_sandbox_find(struct osh_egress *eg, uint64_t sandbox_id)
@@ -271,11 +848,57 @@ int osh_egress_sandbox_set_dns(struct osh_egress_sb *sb, const struct sockaddr_i
 		memcpy(cfg.dns_addr6, &a6->sin6_addr, 16);
 		cfg.dns_port6 = a6->sin6_port;
 	}
-	if (bpf_map_update_elem(bpf_map__fd(sb->eg->skel->maps.osh_sandboxes), &sb->id, &cfg,
-				BPF_EXIST) < 0)
+	if (bpf_map_update_elem(sb->eg->map_fd[M_SANDBOXES], &sb->id, &cfg, BPF_EXIST) < 0)
 		return -errno;
 	sb->cfg = cfg;
 	return 0;
+}
+
+static void exes_delete(struct osh_egress_sb *sb, const struct exe_entry *e, size_t n)
+{
+	int fd = sb->eg->map_fd[M_EXES];
+
+	for (size_t i = 0; i < n; i++) {
+		struct osh_egress_exe_key k = { .sandbox = sb->id,
+						.ino = e[i].id.ino,
+						.dev = e[i].id.dev };
+
+		bpf_map_delete_elem(fd, &k);
+	}
+}
+
+/* Pinned sandboxes keep what a later process needs to go on (docs/arch-egress.md). */
+static int bins_store(const struct osh_egress_sb *sb, size_t from)
+{
+	char *path;
+	int r = 0;
+
+	if (sb->bins_fd < 0 || from >= sb->n_bins)
+		return 0;
+	path = calloc(1, PATH_MAX);
+	if (!path)
+		return -ENOMEM;
+	for (size_t i = from; i < sb->n_bins && r == 0; i++) {
+		uint32_t bit = (uint32_t)i;
+
+		memset(path, 0, PATH_MAX);
+		snprintf(path, PATH_MAX, "%s", sb->bin_paths[i]);
+		if (bpf_map_update_elem(sb->bins_fd, &bit, path, BPF_ANY) < 0)
+			r = -errno;
+	}
+	free(path);
+	return r;
+}
+
+static int named_store(const struct osh_egress_sb *sb, const struct named_addr *na, bool add)
+{
+	uint32_t one = 1;
+
+	if (sb->named_fd < 0)
+		return 0;
+	if (add)
+		return bpf_map_update_elem(sb->named_fd, na, &one, BPF_ANY) < 0 ? -errno : 0;
+	return bpf_map_delete_elem(sb->named_fd, na) < 0 && errno != ENOENT ? -errno : 0;
 }
 
 /* ---- generations ----------------------------------------------------------------------------- */
@@ -520,21 +1143,29 @@ fail:
 int osh_egress_sandbox_update(struct osh_egress_sb *sb, const struct osh_policy_image *img,
 			      struct osh_strv *warnings)
 {
-	struct egress *s = sb->eg->skel;
+	const int *mfd = sb->eg->map_fd;
+	size_t old_n_bins = sb->n_bins;
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
 	int bit_of_index[OSH_EGRESS_MAX_BINARIES], saved_bits[OSH_EGRESS_MAX_BINARIES];
 	const struct osh_policy_image *saved_img = sb->img;
 	struct exe_entry *exes = NULL;
+	bool *keep = calloc(sb->n_named + 1, sizeof(*keep));
 	size_t n_exes = 0, kept = 0;
-	int exes_fd = bpf_map__fd(s->maps.osh_exes);
+	int exes_fd = mfd[M_EXES];
 	int fd = -1, r;
 
+	if (!keep)
+		return -ENOMEM;
 	r = bits_assign(sb, img, bit_of_index);
 	if (r < 0)
-		return r;
+		goto fail;
+	/* Before any identity carries the new bits, so a later process can read what they mean. */
+	r = bins_store(sb, old_n_bins);
+	if (r < 0)
+		goto fail;
 	r = exes_build(img, bit_of_index, warnings, &exes, &n_exes);
 	if (r < 0)
-		return r;
+		goto fail;
 	/* Identities first: bits are stable, so a process exec'ing now gets bits that mean the
 	 * same under the old and the new generation. */
 	for (size_t i = 0; i < n_exes; i++) {
@@ -567,16 +1198,15 @@ int osh_egress_sandbox_update(struct osh_egress_sb *sb, const struct osh_policy_
 		if (q < 0)
 			r = q;
 		else
-			sb->named[kept++] = sb->named[i];
+			keep[i] = true;
 	}
 	if (r < 0) {
 		memcpy(sb->bit_of_index, saved_bits, sizeof(saved_bits));
 		sb->img = saved_img;
 		goto fail;
 	}
-	sb->n_named = kept;
 	/* The flip: one update of the sandbox's slot; programs see the old trie or the new. */
-	if (bpf_map_update_elem(bpf_map__fd(s->maps.osh_gens), &sb->id, &fd, BPF_ANY) < 0) {
+	if (bpf_map_update_elem(mfd[M_GENS], &sb->id, &fd, BPF_ANY) < 0) {
 		r = -errno;
 		memcpy(sb->bit_of_index, saved_bits, sizeof(saved_bits));
 		sb->img = saved_img;
@@ -586,7 +1216,14 @@ int osh_egress_sandbox_update(struct osh_egress_sb *sb, const struct osh_policy_
 		close(sb->gen_fd);
 	sb->gen_fd = fd;
 	sb->cfg.generation++;
-	bpf_map_update_elem(bpf_map__fd(s->maps.osh_sandboxes), &sb->id, &sb->cfg, BPF_EXIST);
+	bpf_map_update_elem(mfd[M_SANDBOXES], &sb->id, &sb->cfg, BPF_EXIST);
+	/* Answers for names the new policy dropped are gone with the old generation. */
+	for (size_t i = 0; i < sb->n_named; i++)
+		if (keep[i])
+			sb->named[kept++] = sb->named[i];
+		else
+			(void)named_store(sb, &sb->named[i], false);
+	sb->n_named = kept;
 	/* Identities the new policy no longer names: a freed inode number could be reused. */
 	for (size_t i = 0; i < sb->n_exes; i++) {
 		bool still = false;
@@ -600,11 +1237,13 @@ int osh_egress_sandbox_update(struct osh_egress_sb *sb, const struct osh_policy_
 	free(sb->exes);
 	sb->exes = exes;
 	sb->n_exes = n_exes;
+	free(keep);
 	return 0;
 fail:
 	if (fd >= 0)
 		close(fd);
 	free(exes);
+	free(keep);
 	return r;
 }
 
@@ -644,9 +1283,15 @@ int osh_egress_install_name_addr(struct osh_egress_sb *sb, const struct osh_egre
 	if (!nv)
 		return -ENOMEM;
 	sb->named = nv;
-	r = named_put(sb, sb->gen_fd, &na);
+	/* Recorded before the entry goes in: a later process must be able to carry it over. */
+	r = named_store(sb, &na, true);
 	if (r < 0)
 		return r;
+	r = named_put(sb, sb->gen_fd, &na);
+	if (r < 0) {
+		(void)named_store(sb, &na, false);
+		return r;
+	}
 	sb->named[sb->n_named++] = na;
 	return 0;
 }
@@ -666,6 +1311,7 @@ int osh_egress_remove_name_addr(struct osh_egress_sb *sb, const struct osh_egres
 			break;
 	if (i == sb->n_named)
 		return -ENOENT;
+	(void)named_store(sb, &sb->named[i], false);
 	sb->named[i] = sb->named[--sb->n_named];
 	/* Rebuild the key from what still contributes to it: policy entries with exactly this key
 	 * and other names answered with the same address. */
@@ -701,7 +1347,7 @@ int osh_egress_dns_orig_lookup(struct osh_egress *eg, uint8_t proto, uint8_t fam
 	struct osh_egress_dns_key k = { .sport = htons(sport), .proto = proto, .family = family };
 	struct osh_egress_dns_orig o;
 
-	if (bpf_map_lookup_elem(bpf_map__fd(eg->skel->maps.osh_dns), &k, &o) < 0)
+	if (bpf_map_lookup_elem(eg->map_fd[M_DNS], &k, &o) < 0)
 		return -errno;
 	*ret_orig = o;
 	return 0;
@@ -738,7 +1384,7 @@ int osh_egress_events_dropped(struct osh_egress *eg, uint64_t *ret_dropped)
 	vals = calloc((size_t)ncpu, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;
-	if (bpf_map_lookup_elem(bpf_map__fd(eg->skel->maps.osh_stats), &key, vals) < 0) {
+	if (bpf_map_lookup_elem(eg->map_fd[M_STATS], &key, vals) < 0) {
 		free(vals);
 		return -errno;
 	}
@@ -826,36 +1472,39 @@ static uint32_t closest_rule(const struct osh_egress_event *ev, const struct osh
 	return by_port;
 }
 
-int osh_egress_event_format(const struct osh_egress_event *ev, const struct osh_policy *pol,
-			    const struct osh_policy_image *img, char **ret_text)
+int osh_egress_event_fields_get(const struct osh_egress_event *ev, const struct osh_policy *pol,
+				const struct osh_policy_image *img,
+				struct osh_egress_event_fields *ret)
 {
-	char exe[PATH_MAX], proc[64], dest[INET6_ADDRSTRLEN + 16], addr[INET6_ADDRSTRLEN];
-	char comm[OSH_EGRESS_COMM_LEN + 1], proto[16], closest[320];
+	struct osh_egress_event_fields *f = ret;
+	char proc[64], addr[INET6_ADDRSTRLEN], proto[16];
 	uint32_t rule = closest_rule(ev, img);
 	ssize_t n = -1;
-	int r;
 
-	memcpy(comm, ev->comm, OSH_EGRESS_COMM_LEN);
-	comm[OSH_EGRESS_COMM_LEN] = '\0';
+	memset(f, 0, sizeof(*f));
+	f->verdict = ev->verdict == OSH_EGRESS_AUDIT ? "audit" : "deny";
+	f->op = op_name(ev->op);
+	f->reason = reason_text(ev->reason);
+	memcpy(f->comm, ev->comm, OSH_EGRESS_COMM_LEN);
+	f->comm[OSH_EGRESS_COMM_LEN] = '\0';
 	if (ev->exe_parts > 0 && ev->exe_parts <= OSH_EGRESS_EXE_PARTS) {
 		/* The kernel's reading, at the time of the event: the process may be gone now. */
 		size_t len = 0;
 
-		exe[0] = '\0';
 		if (!ev->exe_complete)
-			len = (size_t)snprintf(exe, sizeof(exe), "...");
-		for (int i = ev->exe_parts - 1; i >= 0 && len < sizeof(exe); i--)
-			len += (size_t)snprintf(exe + len, sizeof(exe) - len, "/%.*s",
+			len = (size_t)snprintf(f->exe, sizeof(f->exe), "...");
+		for (int i = ev->exe_parts - 1; i >= 0 && len < sizeof(f->exe); i--)
+			len += (size_t)snprintf(f->exe + len, sizeof(f->exe) - len, "/%.*s",
 						OSH_EGRESS_EXE_PART_LEN, ev->exe[i]);
 		n = (ssize_t)len;
 	} else if (ev->tgid) {
 		snprintf(proc, sizeof(proc), "/proc/%u/exe", ev->tgid);
-		n = readlink(proc, exe, sizeof(exe) - 1);
+		n = readlink(proc, f->exe, sizeof(f->exe) - 1);
 		if (n > 0)
-			exe[n] = '\0';
+			f->exe[n] = '\0';
 	}
 	if (n <= 0)
-		snprintf(exe, sizeof(exe), "%s", ev->tgid ? comm : "(kernel context)");
+		f->exe[0] = '\0';
 	if (ev->proto == IPPROTO_TCP)
 		snprintf(proto, sizeof(proto), "tcp");
 	else if (ev->proto == IPPROTO_UDP)
@@ -866,17 +1515,59 @@ int osh_egress_event_format(const struct osh_egress_event *ev, const struct osh_
 		snprintf(proto, sizeof(proto), "proto-%u", ev->proto);
 	if (ev->family == 4 || ev->family == 6) {
 		inet_ntop(ev->family == 4 ? AF_INET : AF_INET6, ev->addr, addr, sizeof(addr));
-		snprintf(dest, sizeof(dest), ev->family == 6 ? "[%s]:%u/%s" : "%s:%u/%s", addr,
-			 ev->port, proto);
+		snprintf(f->target, sizeof(f->target), ev->family == 6 ? "[%s]:%u/%s" : "%s:%u/%s",
+			 addr, ev->port, proto);
 	} else {
-		snprintf(dest, sizeof(dest), "%s socket", proto);
+		snprintf(f->target, sizeof(f->target), "%s socket", proto);
 	}
 	if (rule != OSH_EGRESS_NO_RULE && pol && rule < pol->n_net_rules)
-		snprintf(closest, sizeof(closest), "%s", pol->net_rules[rule].key);
-	else
-		snprintf(closest, sizeof(closest), "none");
-	r = asprintf(ret_text, "%s %s %s by %s (pid %u): %s; closest: %s",
-		     ev->verdict == OSH_EGRESS_AUDIT ? "audit" : "denied", op_name(ev->op), dest,
-		     exe, ev->tgid, reason_text(ev->reason), closest);
+		snprintf(f->closest, sizeof(f->closest), "%s", pol->net_rules[rule].key);
+	return 0;
+}
+
+int osh_egress_event_format(const struct osh_egress_event *ev, const struct osh_policy *pol,
+			    const struct osh_policy_image *img, char **ret_text)
+{
+	struct osh_egress_event_fields *f = malloc(sizeof(*f));
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	osh_egress_event_fields_get(ev, pol, img, f);
+	r = osh_egress_event_fields_line(ev, f, ret_text);
+	free(f);
+	return r;
+}
+
+int osh_egress_event_fields_line(const struct osh_egress_event *ev,
+				 const struct osh_egress_event_fields *f, char **ret_text)
+{
+	int r = asprintf(ret_text, "%s %s %s by %s (pid %u): %s; closest: %s",
+			 ev->verdict == OSH_EGRESS_AUDIT ? "audit" : "denied", f->op, f->target,
+			 f->exe[0]  ? f->exe
+			 : ev->tgid ? f->comm
+				    : "(kernel context)",
+			 ev->tgid, f->reason, f->closest[0] ? f->closest : "none");
+
 	return r < 0 ? -ENOMEM : 0;
+}
+
+const char *osh_egress_sandbox_name_of(const struct osh_egress_sb *sb, int family,
+				       const uint8_t *addr)
+{
+	struct osh_egress_v6_key k;
+
+	memset(&k, 0, sizeof(k));
+	if (family == 4) {
+		k.addr[10] = k.addr[11] = 0xff;
+		memcpy(k.addr + 12, addr, 4);
+	} else if (family == 6) {
+		memcpy(k.addr, addr, 16);
+	} else {
+		return NULL;
+	}
+	for (size_t i = 0; sb && i < sb->n_named; i++)
+		if (!memcmp(sb->named[i].key.addr, k.addr, 16))
+			return sb->named[i].name.name;
+	return NULL;
 }

@@ -6,6 +6,7 @@
 #ifndef OSH_USERSPACE_BPF_EGRESS_H
 #define OSH_USERSPACE_BPF_EGRESS_H
 
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdint.h>
 
@@ -18,21 +19,48 @@ struct osh_egress_sb; /* one sandbox governed by it */
 
 /* Loads and verifies the programs and attaches the identity tracepoints (fork/exec/exit). The
  * sandbox cgroups are sandbox_level levels below the cgroup2 root. One object serves every
- * sandbox of the process. On success *ret is owned by the caller (osh_egress_free). */
-int osh_egress_open(unsigned int sandbox_level, struct osh_egress **ret);
-/* Detaches everything and frees; the sandboxes must have been removed. Accepts NULL. */
+ * sandbox of the process. bpffs_root NULL: everything is private to the process and goes when it
+ * exits. Otherwise maps, programs and tracepoint links are pinned under <bpffs_root>/egress/ (or
+ * taken from there when a process of the same build pinned them: no load, no verifier), so
+ * enforcement outlives the process; -ESTALE when they were pinned by another build (or another
+ * sandbox_level). On success *ret is owned by the caller (osh_egress_free). */
+int osh_egress_open(unsigned int sandbox_level, const char *bpffs_root, struct osh_egress **ret);
+/* Frees eg and the userspace side of its sandboxes that were not removed; without a bpffs root
+ * that detaches everything, with one the pins keep it all in place. Accepts NULL. */
 void osh_egress_free(struct osh_egress *eg);
+/* The bpffs root eg was opened with, or NULL. */
+const char *osh_egress_root(const struct osh_egress *eg);
+/* With a bpffs root and no sandbox pinned under it any more (by any process): removes the global
+ * pins and the root directory. Returns 0 (also when sandboxes remain) or -errno. */
+int osh_egress_unpin_if_unused(struct osh_egress *eg);
 
 /* Depth of the directory cgroup_path below the cgroup2 mount (e.g. 2 for <mount>/osh/x). */
 int osh_egress_cgroup_level(const char *cgroup_path, unsigned int *ret_level);
 
 /* Registers the cgroup (id = its inode, fd = O_DIRECTORY) as a sandbox with no policy yet (every
- * connection denied) and attaches the cgroup programs to it. *ret is owned by the caller
- * (osh_egress_sandbox_remove) and must not outlive eg. */
-int osh_egress_sandbox_add(struct osh_egress *eg, int cgroup_fd, uint64_t cgroup_id,
-			   struct osh_egress_sb **ret);
-/* Detaches the programs from the cgroup and deletes the sandbox's state. Accepts NULL. */
+ * connection denied) and attaches the cgroup programs to it. With a bpffs root the links and the
+ * sandbox's userspace state are pinned under <root>/sandboxes/<name>/ (pins an earlier cgroup of
+ * that name left are purged first). *ret is owned by the caller (osh_egress_sandbox_remove or
+ * _release) and must not outlive eg. */
+int osh_egress_sandbox_add(struct osh_egress *eg, const char *name, int cgroup_fd,
+			   uint64_t cgroup_id, struct osh_egress_sb **ret);
+/* Takes over a sandbox pinned under <root>/sandboxes/<name>/ by an earlier process: reads back
+ * its binary bit allocation, DNS-installed addresses, identities, settings and current
+ * generation (enforcement goes on unchanged meanwhile); re-attaches a program whose link pin is
+ * missing. -ENOENT when the pins are gone or belong to an earlier cgroup of that name. The caller
+ * then installs the policy (osh_egress_sandbox_update) before anything reads img. */
+int osh_egress_sandbox_adopt(struct osh_egress *eg, const char *name, int cgroup_fd,
+			     uint64_t cgroup_id, struct osh_egress_sb **ret);
+/* Detaches the programs from the cgroup, deletes the sandbox's state and its pins. Accepts
+ * NULL. */
 void osh_egress_sandbox_remove(struct osh_egress_sb *sb);
+/* Frees the userspace side only: links, maps and pins stay (enforcement goes on). Without a
+ * bpffs root the links go with the last descriptor, so this detaches. Accepts NULL. */
+void osh_egress_sandbox_release(struct osh_egress_sb *sb);
+/* Removes the pins of sandbox name under bpffs_root and its entries in the pinned global maps,
+ * without a loaded object (the daemon cleaning up a sandbox whose cgroup is gone). 0 also when
+ * nothing was pinned. */
+int osh_egress_purge(const char *bpffs_root, const char *name);
 
 /* Makes img the sandbox's policy: resolves its binaries to {dev, ino} (warnings, e.g. a binary
  * that does not exist, are appended to warnings when it is not NULL), builds a new generation in
@@ -77,6 +105,29 @@ int osh_egress_events_dropped(struct osh_egress *eg, uint64_t *ret_dropped);
 
 /* The sandbox an event belongs to, or NULL. */
 struct osh_egress_sb *osh_egress_sandbox_find(struct osh_egress *eg, uint64_t sandbox_id);
+
+/* The parts of a denial or audit event, as text. */
+struct osh_egress_event_fields {
+	const char *verdict;		    /* "deny" or "audit" */
+	const char *op;			    /* "connect", "sendmsg", "socket", "packet" */
+	const char *reason;		    /* one phrase */
+	char target[INET6_ADDRSTRLEN + 24]; /* "198.51.100.7:443/tcp", "[2001:db8::1]:443/tcp" */
+	char comm[OSH_EGRESS_COMM_LEN + 1];
+	char exe[PATH_MAX]; /* "" when unknown */
+	char closest[320];  /* the closest policy entry's name, "" when none */
+};
+
+/* Fills *ret from ev. pol and img as for osh_egress_event_format. Returns 0. */
+int osh_egress_event_fields_get(const struct osh_egress_event *ev, const struct osh_policy *pol,
+				const struct osh_policy_image *img,
+				struct osh_egress_event_fields *ret);
+/* The line of osh_egress_event_format from fields already computed. Caller frees. */
+int osh_egress_event_fields_line(const struct osh_egress_event *ev,
+				 const struct osh_egress_event_fields *f, char **ret_text);
+/* The name the DNS responder answered with addr (family 4: 4 bytes, 6: 16) in this sandbox, or
+ * NULL. Owned by sb, valid until its next update. */
+const char *osh_egress_sandbox_name_of(const struct osh_egress_sb *sb, int family,
+				       const uint8_t *addr);
 
 /* One line for a denial or audit event: `denied connect 198.51.100.7:443/tcp by /usr/bin/curl
  * (pid N): <why>; closest: <rule>`. pol is the policy img was compiled from (for rule names);

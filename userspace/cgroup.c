@@ -137,7 +137,10 @@ static void subtree_enable_controllers(int osh_fd)
 	}
 }
 
-int osh_cgroup_create(const char *name, struct osh_cgroup **ret, struct osh_sandbox_error *e)
+/* create: mkdir the sandbox cgroup (-EEXIST if there); otherwise open an existing one (-ENOENT
+ * if missing, and the subtree is not created either). */
+static int cgroup_get(const char *name, bool create, struct osh_cgroup **ret,
+		      struct osh_sandbox_error *e)
 {
 	struct osh_cgroup *cg = NULL;
 	char *mount = NULL, *subtree = NULL;
@@ -159,7 +162,7 @@ int osh_cgroup_create(const char *name, struct osh_cgroup **ret, struct osh_sand
 		goto fail;
 	}
 	cg->dir_fd = cg->parent_fd = -1;
-	if (mkdir(subtree, 0755) < 0 && errno != EEXIST) {
+	if (create && mkdir(subtree, 0755) < 0 && errno != EEXIST) {
 		r = osh_sandbox_error_set(e, errno, "cgroup", subtree, NULL);
 		goto fail;
 	}
@@ -168,13 +171,14 @@ int osh_cgroup_create(const char *name, struct osh_cgroup **ret, struct osh_sand
 		r = osh_sandbox_error_set(e, errno, "cgroup", subtree, NULL);
 		goto fail;
 	}
-	subtree_enable_controllers(cg->parent_fd);
+	if (create)
+		subtree_enable_controllers(cg->parent_fd);
 	if (asprintf(&cg->path, "%s/%s", subtree, name) < 0 || !(cg->name = strdup(name))) {
 		cg->path = NULL;
 		r = osh_sandbox_error_set(e, ENOMEM, "cgroup", name, NULL);
 		goto fail;
 	}
-	if (mkdirat(cg->parent_fd, name, 0755) < 0) {
+	if (create && mkdirat(cg->parent_fd, name, 0755) < 0) {
 		r = osh_sandbox_error_set(e, errno, "cgroup", cg->path,
 					  errno == EEXIST ? "a sandbox with this name exists"
 							  : NULL);
@@ -183,7 +187,8 @@ int osh_cgroup_create(const char *name, struct osh_cgroup **ret, struct osh_sand
 	cg->dir_fd = openat(cg->parent_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg->dir_fd < 0 || fstat(cg->dir_fd, &st) < 0) {
 		r = osh_sandbox_error_set(e, errno, "cgroup", cg->path, NULL);
-		(void)unlinkat(cg->parent_fd, name, AT_REMOVEDIR);
+		if (create)
+			(void)unlinkat(cg->parent_fd, name, AT_REMOVEDIR);
 		goto fail;
 	}
 	cg->id = st.st_ino;
@@ -196,6 +201,95 @@ fail:
 	free(mount);
 	free(subtree);
 	return r;
+}
+
+int osh_cgroup_create(const char *name, struct osh_cgroup **ret, struct osh_sandbox_error *e)
+{
+	return cgroup_get(name, true, ret, e);
+}
+
+int osh_cgroup_open(const char *name, struct osh_cgroup **ret, struct osh_sandbox_error *e)
+{
+	return cgroup_get(name, false, ret, e);
+}
+
+/* Calls fn(pid, ud) for each pid in cgroup.procs of dir_fd and of every cgroup below it (depth
+ * bounded: a sandbox running as root could nest cgroups). Returns the number of pids seen. */
+static int procs_walk(int dir_fd, int depth, int (*fn)(pid_t pid, void *ud), void *ud)
+{
+	int fd = openat(dir_fd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	char buf[64];
+	int n = 0, r;
+	DIR *d;
+	struct dirent *de;
+
+	if (!f) {
+		r = -errno;
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	while (fgets(buf, sizeof(buf), f)) {
+		long pid = strtol(buf, NULL, 10);
+
+		if (pid <= 0)
+			continue;
+		n++;
+		if (fn)
+			fn((pid_t)pid, ud);
+	}
+	fclose(f);
+	if (depth >= 16)
+		return n;
+	fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return n;
+	}
+	while ((de = readdir(d))) {
+		int sub;
+
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (sub < 0)
+			continue;
+		r = procs_walk(sub, depth + 1, fn, ud);
+		close(sub);
+		if (r > 0)
+			n += r;
+	}
+	closedir(d);
+	return n;
+}
+
+int osh_cgroup_nprocs(const struct osh_cgroup *cg)
+{
+	return procs_walk(cg->dir_fd, 0, NULL, NULL);
+}
+
+static int kill_one(pid_t pid, void *ud)
+{
+	return kill(pid, *(int *)ud) < 0 ? -errno : 0;
+}
+
+static void cgroup_kill_by_pid(int dir_fd);
+
+int osh_cgroup_signal(struct osh_cgroup *cg, int sig)
+{
+	int r;
+
+	if (sig == SIGKILL) {
+		if (write_at(cg->dir_fd, "cgroup.kill", "1") == 0)
+			return 0;
+		cgroup_kill_by_pid(cg->dir_fd);
+		return 0;
+	}
+	r = procs_walk(cg->dir_fd, 0, kill_one, &sig);
+	return r < 0 ? r : 0;
 }
 
 static bool cgroup_populated(int dir_fd)

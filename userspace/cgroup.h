@@ -32,6 +32,17 @@ int osh_cgroup_name_check(const char *name);
  * exists. On success *ret is owned by the caller (osh_cgroup_free). */
 int osh_cgroup_create(const char *name, struct osh_cgroup **ret, struct osh_sandbox_error *e);
 
+/* Opens the existing sandbox cgroup `<mount>/osh/<name>` (a daemon re-adopting its sandboxes).
+ * -ENOENT when it does not exist. On success *ret is owned by the caller (osh_cgroup_free). */
+int osh_cgroup_open(const char *name, struct osh_cgroup **ret, struct osh_sandbox_error *e);
+
+/* Number of processes in the cgroup and the cgroups below it, or -errno. */
+int osh_cgroup_nprocs(const struct osh_cgroup *cg);
+
+/* Sends sig to every process in the cgroup and below: SIGKILL through cgroup.kill (5.14+; else
+ * freeze and kill by pid), other signals by pid from cgroup.procs. Returns 0 or -errno. */
+int osh_cgroup_signal(struct osh_cgroup *cg, int sig);
+
 /* Kills every process in the cgroup (cgroup.kill on 5.14+, else SIGKILL to each pid of
  * cgroup.procs until it is empty), waits until it is unpopulated and removes the directory.
  * Idempotent: a cgroup already removed is not an error. */

@@ -73,17 +73,60 @@ static bool net_listed(const struct osh_sandbox_net *net)
 	return false;
 }
 
+/* A one-line hint saying what change to the policy would allow it, where one is plain. */
+static char *event_hint(const struct osh_egress_event *ev, const struct osh_egress_event_fields *f,
+			const char *host)
+{
+	char *hint = NULL, addr[INET6_ADDRSTRLEN] = "";
+	int r = -1;
+
+	if (ev->family == 4 || ev->family == 6)
+		inet_ntop(ev->family == 4 ? AF_INET : AF_INET6, ev->addr, addr, sizeof(addr));
+	if (ev->reason == OSH_EGRESS_R_NO_ENTRY && addr[0])
+		r = asprintf(&hint,
+			     "to allow it, add an endpoint {host: %s, port: %u} to a "
+			     "network_policies entry",
+			     host ? host : addr, ev->port);
+	else if (ev->reason == OSH_EGRESS_R_BINARY && f->closest[0] && f->exe[0])
+		r = asprintf(&hint, "to allow it, add %s to the binaries of %s", f->exe,
+			     f->closest);
+	return r < 0 ? NULL : hint;
+}
+
 static void on_event(const struct osh_egress_event *ev, void *ud)
 {
 	struct osh_sandbox_net *net = net_find(ev->sandbox);
-	char *line = NULL;
+	struct osh_egress_event_fields *f;
+	struct osh_net_event_info info;
+	char *line = NULL, *hint = NULL;
 
 	(void)ud;
-	if (!net || !net->fn)
+	if (!net || !net->fn || !(f = malloc(sizeof(*f))))
 		return;
-	if (osh_egress_event_format(ev, net->policy, net->img, &line) == 0)
-		net->fn(line, net->fn_ctx);
+	osh_egress_event_fields_get(ev, net->policy, net->img, f);
+	if (osh_egress_event_fields_line(ev, f, &line) < 0)
+		goto out;
+	info = (struct osh_net_event_info){
+		.line = line,
+		.kind = "egress",
+		.decision = f->verdict,
+		.pid = (pid_t)ev->tgid,
+		.uid = (uid_t)ev->uid,
+		.comm = ev->tgid ? f->comm : NULL,
+		.exe = f->exe[0] ? f->exe : NULL,
+		.operation = f->op,
+		.target = f->target,
+		.host = osh_egress_sandbox_name_of(net->esb, ev->family, ev->addr),
+		.closest = f->closest[0] ? f->closest : NULL,
+		.cgroup_id = ev->sandbox,
+		.reason = f->reason,
+	};
+	info.hint = hint = event_hint(ev, f, info.host);
+	net->fn(&info, net->fn_ctx);
+out:
+	free(hint);
 	free(line);
+	free(f);
 }
 
 static void *net_thread(void *arg)
@@ -115,16 +158,26 @@ static void *net_thread(void *arg)
 	return NULL;
 }
 
+static bool root_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
 /* Under G.lock. */
-static int global_ref(unsigned int level)
+static int global_ref(unsigned int level, const char *root)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	sigset_t all, old;
 	int r;
 
-	if (G.refs++)
-		return 0;
-	r = osh_egress_open(level, &G.eg);
+	if (G.refs) {
+		/* One egress object per process, so one root. The reference is taken either way:
+		 * the caller's failure path drops it. */
+		G.refs++;
+		return root_eq(osh_egress_root(G.eg), root) ? 0 : -EXDEV;
+	}
+	G.refs++;
+	r = osh_egress_open(level, root, &G.eg);
 	if (r < 0)
 		goto fail;
 	G.epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -157,6 +210,8 @@ fail:
 	return r;
 }
 
+/* The global reference of a failed first global_ref is dropped by global_unref too. */
+
 /* Under G.lock for the bookkeeping; joins the thread outside it. */
 static void global_unref(void)
 {
@@ -177,6 +232,10 @@ static void global_unref(void)
 	if (join)
 		pthread_join(t, NULL);
 	pthread_mutex_lock(&G.lock);
+	/* The last sandbox of the process: if none of any process is pinned any more either,
+	 * the root goes (nothing to keep enforcing). */
+	if (G.eg)
+		(void)osh_egress_unpin_if_unused(G.eg);
 	osh_egress_free(G.eg);
 	G.eg = NULL;
 	if (G.epfd >= 0)
@@ -243,13 +302,29 @@ static void dns_deny(void *ctx, const char *qname, uint16_t qtype,
 		     const struct sockaddr_storage *client, const char *reason)
 {
 	struct osh_sandbox_net *net = ctx;
-	char *line = NULL;
+	struct osh_net_event_info info;
+	char *line = NULL, *hint = NULL;
 
 	(void)client;
 	if (!net->fn)
 		return;
-	if (asprintf(&line, "denied dns %s (type %u): %s; REFUSED", qname, qtype, reason) >= 0)
-		net->fn(line, net->fn_ctx);
+	if (asprintf(&line, "denied dns %s (type %u): %s; REFUSED", qname, qtype, reason) < 0)
+		return;
+	if (asprintf(&hint, "to allow it, add an endpoint with host %s to a network_policies entry",
+		     qname) < 0)
+		hint = NULL;
+	info = (struct osh_net_event_info){
+		.line = line,
+		.kind = "dns",
+		.decision = "deny",
+		.operation = "dns-query",
+		.target = qname,
+		.hint = hint,
+		.cgroup_id = net->id,
+		.reason = reason,
+	};
+	net->fn(&info, net->fn_ctx);
+	free(hint);
 	free(line);
 }
 
@@ -320,15 +395,19 @@ int osh_sandbox_net_start(const struct osh_sandbox_net_opts *o, struct osh_strv 
 		goto fail_unlocked;
 	}
 	pthread_mutex_lock(&G.lock);
-	r = global_ref(level);
+	r = global_ref(level, o->bpffs_root);
 	referenced = true;
 	if (r < 0) {
 		step = "egress: loading the BPF programs";
 		goto fail;
 	}
-	r = osh_egress_sandbox_add(G.eg, o->cgroup_fd, o->cgroup_id, &net->esb);
+	if (o->adopt)
+		r = osh_egress_sandbox_adopt(G.eg, o->name, o->cgroup_fd, o->cgroup_id, &net->esb);
+	else
+		r = osh_egress_sandbox_add(G.eg, o->name, o->cgroup_fd, o->cgroup_id, &net->esb);
 	if (r < 0) {
-		step = "egress: attaching to the sandbox cgroup";
+		step = o->adopt ? "egress: adopting the pinned sandbox"
+				: "egress: attaching to the sandbox cgroup";
 		goto fail;
 	}
 	r = osh_egress_sandbox_update(net->esb, net->img, warnings);
@@ -340,6 +419,12 @@ int osh_sandbox_net_start(const struct osh_sandbox_net_opts *o, struct osh_strv 
 	G.nets = net;
 	if (!o->no_dns && (r = dns_start(net, report)) < 0) {
 		step = "egress: starting the DNS responder";
+		G.nets = net->next;
+		goto fail;
+	}
+	/* An adopted sandbox's redirect still names the responder of the process before. */
+	if (o->no_dns && o->adopt && (r = osh_egress_sandbox_set_dns(net->esb, NULL, NULL)) < 0) {
+		step = "egress: DNS redirect";
 		G.nets = net->next;
 		goto fail;
 	}
@@ -355,7 +440,10 @@ int osh_sandbox_net_start(const struct osh_sandbox_net_opts *o, struct osh_strv 
 				   net->img->n_binaries);
 	pthread_mutex_unlock(&G.lock);
 	if (r < 0) {
-		osh_sandbox_net_free(net);
+		if (o->adopt)
+			osh_sandbox_net_release(net);
+		else
+			osh_sandbox_net_free(net);
 		return osh_sandbox_error_set(e, r, "egress", NULL, NULL);
 	}
 	*ret = net;
@@ -363,11 +451,28 @@ int osh_sandbox_net_start(const struct osh_sandbox_net_opts *o, struct osh_strv 
 fail:
 	pthread_mutex_unlock(&G.lock);
 fail_unlocked:
-	osh_sandbox_error_set(e, r, step, o->cgroup_path, NULL);
+	if (r == -ESTALE)
+		osh_sandbox_error_set(
+		    e, ESTALE, step, o->bpffs_root,
+		    "pinned by another build of osh: stop every osh process using "
+		    "it, destroy its sandboxes (or `rm -r %s`, which ends their "
+		    "enforcement) and start again",
+		    o->bpffs_root);
+	else if (r == -EXDEV)
+		osh_sandbox_error_set(e, EXDEV, step, o->bpffs_root ? o->bpffs_root : "(none)",
+				      "this process already uses another bpffs root");
+	else if (r == -ENOENT && o->adopt)
+		osh_sandbox_error_set(e, ENOENT, step, o->name, "its pinned egress state is gone");
+	else
+		osh_sandbox_error_set(e, r, step, o->cgroup_path, NULL);
 	osh_dns_responder_free(net->dns);
 	if (net->esb) {
 		pthread_mutex_lock(&G.lock);
-		osh_egress_sandbox_remove(net->esb);
+		/* A failed adoption leaves the pins for purge; a failed creation removes its own. */
+		if (o->adopt)
+			osh_egress_sandbox_release(net->esb);
+		else
+			osh_egress_sandbox_remove(net->esb);
 		pthread_mutex_unlock(&G.lock);
 	}
 	if (referenced)
@@ -410,7 +515,7 @@ int osh_sandbox_net_reload(struct osh_sandbox_net *net, const struct osh_policy 
 	return 0;
 }
 
-void osh_sandbox_net_free(struct osh_sandbox_net *net)
+static void net_free(struct osh_sandbox_net *net, bool remove)
 {
 	if (!net)
 		return;
@@ -426,7 +531,10 @@ void osh_sandbox_net_free(struct osh_sandbox_net *net)
 		epoll_ctl(G.epfd, EPOLL_CTL_DEL, osh_dns_responder_fd(net->dns), NULL);
 		osh_dns_responder_free(net->dns);
 	}
-	osh_egress_sandbox_remove(net->esb);
+	if (remove)
+		osh_egress_sandbox_remove(net->esb);
+	else
+		osh_egress_sandbox_release(net->esb);
 	pthread_mutex_unlock(&G.lock);
 	global_unref();
 	osh_policy_image_free(net->img);
@@ -434,4 +542,14 @@ void osh_sandbox_net_free(struct osh_sandbox_net *net)
 	osh_policy_image_free(net->old_img);
 	osh_policy_free(net->old_policy);
 	free(net);
+}
+
+void osh_sandbox_net_free(struct osh_sandbox_net *net)
+{
+	net_free(net, true);
+}
+
+void osh_sandbox_net_release(struct osh_sandbox_net *net)
+{
+	net_free(net, false);
 }

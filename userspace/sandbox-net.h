@@ -7,14 +7,35 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "policy.h"
 #include "sandbox-error.h"
 #include "strv.h"
 
-/* One line per denial or audit event (`denied connect 198.51.100.7:443/tcp by /usr/bin/curl
- * (pid N): ...; closest: RULE`), called from the engine's network thread. */
-typedef void (*osh_sandbox_net_event_fn)(const char *line, void *ctx);
+/* One denial or audit event, as fields and as the one line `oshctl run` prints. Every pointer is
+ * valid only during the callback. */
+struct osh_net_event_info {
+	const char *line;     /* `denied connect 198.51.100.7:443/tcp by /usr/bin/curl (pid N): ...;
+			       * closest: RULE` or `denied dns NAME (type N): ...; REFUSED` */
+	const char *kind;     /* "egress" or "dns" */
+	const char *decision; /* "deny" or "audit" */
+	pid_t pid;	      /* 0 when unknown (DNS: the responder sees a socket, not a process) */
+	uid_t uid;
+	const char *comm;      /* NULL when unknown */
+	const char *exe;       /* NULL when unknown */
+	const char *operation; /* "connect", "sendmsg", "socket", "packet", "dns-query" */
+	const char *target;    /* "198.51.100.7:443/tcp", "[2001:db8::7]:443/tcp", "raw socket" or
+				* the query name */
+	const char *host;      /* the name the DNS responder answered with that address, or NULL */
+	const char *closest;   /* closest policy entry or NULL */
+	const char *hint;      /* one-line hint or NULL */
+	uint64_t cgroup_id;    /* the sandbox */
+	const char *reason;    /* why, one phrase (the part of line after the colon) */
+};
+
+/* Called from the engine's network thread for each denial or audit event. */
+typedef void (*osh_sandbox_net_event_fn)(const struct osh_net_event_info *ev, void *ctx);
 
 struct osh_sandbox_net_opts {
 	const struct osh_policy *policy; /* copied */
@@ -22,6 +43,11 @@ struct osh_sandbox_net_opts {
 	int cgroup_fd;
 	const char *cgroup_path;
 	bool no_dns; /* do not start the DNS responder: port 53 is an ordinary destination */
+	/* NULL: the programs are private to the process. Otherwise pinned there (see
+	 * osh_egress_open); every sandbox of a process must use the same root. */
+	const char *bpffs_root;
+	const char *name; /* the sandbox's name: its pins are <root>/sandboxes/<name>/ */
+	bool adopt;	  /* take over the pinned state instead of creating it */
 	osh_sandbox_net_event_fn event_fn; /* NULL: events are read and dropped */
 	void *event_ctx;
 };
@@ -40,11 +66,20 @@ int osh_sandbox_net_start(const struct osh_sandbox_net_opts *o, struct osh_strv 
 			  struct osh_strv *report, struct osh_sandbox_net **ret,
 			  struct osh_sandbox_error *e);
 
+/* With adopt set: takes over a sandbox an earlier process pinned (-ENOENT when its pins are gone),
+ * installs the policy as a new generation (DNS-installed addresses carried over), starts a new
+ * DNS responder and points the sandbox's redirect at it. */
+
 /* Replaces the network_policies atomically (see osh_egress_sandbox_update). */
 int osh_sandbox_net_reload(struct osh_sandbox_net *net, const struct osh_policy *policy,
 			   struct osh_strv *warnings, struct osh_sandbox_error *e);
 
-/* Stops the thread (after draining pending events), detaches and frees. Accepts NULL. */
+/* Stops the thread (after draining pending events), detaches, removes the sandbox's pins (and,
+ * when no sandbox is pinned under the root any more, the root's) and frees. Accepts NULL. */
 void osh_sandbox_net_free(struct osh_sandbox_net *net);
+/* Frees the userspace side (DNS responder, thread when it was the last) but leaves the kernel
+ * state and pins in place, so enforcement goes on. Without a bpffs root the same as
+ * osh_sandbox_net_free. Accepts NULL. */
+void osh_sandbox_net_release(struct osh_sandbox_net *net);
 
 #endif

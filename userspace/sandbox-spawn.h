@@ -29,6 +29,10 @@ struct osh_spawn_params {
 	const sigset_t *sig_default; /* signals the child resets to SIG_DFL (the parent ignores
 				      * them while it waits); NULL = none */
 	bool kill_with_parent;	     /* PR_SET_PDEATHSIG(SIGKILL) once the identity is final */
+	/* Descriptors to become the child's 0, 1, 2 (any numbers, also 0..2 in another order);
+	 * -1: that one is inherited. NULL: all three inherited. */
+	const int *stdio;
+	bool new_session; /* setsid(): the child leads its own session and process group */
 };
 
 /* Starts the child. Returns 0 once the child has exec'd its command, with *ret_pid and

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bpf-egress.h"
 #include "bpf-fs.h"
 #include "cgroup.h"
 #include "landlock.h"
@@ -41,6 +43,7 @@ struct osh_sandbox {
 	char *bpf_lsm_reason;
 	struct osh_bpf_fs *bpf_fs;   /* BPF LSM programs, held for the sandbox's lifetime */
 	struct osh_sandbox_net *net; /* egress programs and DNS responder */
+	const char *bpffs_root;	     /* cfg's, borrowed: NULL or where the kernel state is pinned */
 	struct osh_strv warnings;
 	struct osh_strv report;
 	pid_t pid;
@@ -258,6 +261,15 @@ static void bpf_lsm_open(const struct osh_sandbox_config *cfg, struct osh_sandbo
 		sb->bpf_lsm_reason = strdup("off (no_bpf_lsm)");
 		return;
 	}
+	/* The fs programs are not pinned yet: they would end with this process, and with them the
+	 * exact deny paths that let Landlock drop its carve-out. Landlock alone survives. */
+	if (cfg->bpffs_root) {
+		free(sb->bpf_lsm_reason);
+		sb->bpf_lsm_reason =
+		    strdup("not used with a bpffs root (its programs are not pinned "
+			   "yet; Landlock enforces the deny paths)");
+		return;
+	}
 	if (sb->bpf_lsm_reason)
 		return;
 	if (osh_bpf_fs_open(SANDBOX_CGROUP_LEVEL, &sb->bpf_fs, &reason) < 0)
@@ -407,52 +419,81 @@ out:
 	return r;
 }
 
-int osh_sandbox_create(const struct osh_sandbox_config *cfg, struct osh_sandbox **ret,
-		       struct osh_sandbox_error *e)
+/* Everything of a sandbox that lives in this process and can be rebuilt from cfg: name, workdir,
+ * identity, Landlock ruleset, seccomp program. */
+static int sandbox_prepare(const struct osh_sandbox_config *cfg, struct osh_sandbox *sb,
+			   struct osh_sandbox_error *e)
 {
-	struct osh_sandbox *sb = calloc(1, sizeof(*sb));
 	char cwd[PATH_MAX];
 	int r;
 
-	if (!sb)
-		return osh_sandbox_error_set(e, ENOMEM, "sandbox", NULL, NULL);
-	sb->landlock_fd = sb->pidfd = -1;
 	if (cfg->name)
 		sb->name = strdup(cfg->name);
 	else if (asprintf(&sb->name, "osh-run-%d", (int)getpid()) < 0)
 		sb->name = NULL;
-	if (!sb->name) {
-		r = osh_sandbox_error_set(e, ENOMEM, "sandbox", NULL, NULL);
-		goto fail;
-	}
-	if (osh_cgroup_name_check(sb->name) < 0) {
-		r = osh_sandbox_error_set(e, EINVAL, "sandbox", sb->name,
-					  "invalid name (1-%d of A-Z a-z 0-9 _ . -)",
-					  OSH_CGROUP_NAME_MAX);
-		goto fail;
-	}
+	if (!sb->name)
+		return osh_sandbox_error_set(e, ENOMEM, "sandbox", NULL, NULL);
+	if (osh_cgroup_name_check(sb->name) < 0)
+		return osh_sandbox_error_set(e, EINVAL, "sandbox", sb->name,
+					     "invalid name (1-%d of A-Z a-z 0-9 _ . -)",
+					     OSH_CGROUP_NAME_MAX);
 	if (cfg->workdir)
 		sb->workdir = realpath(cfg->workdir, NULL);
 	else if (getcwd(cwd, sizeof(cwd)))
 		sb->workdir = strdup(cwd);
-	if (!sb->workdir) {
-		r = osh_sandbox_error_set(e, errno ? errno : ENOMEM, "workdir",
-					  cfg->workdir ? cfg->workdir : ".", NULL);
-		goto fail;
-	}
+	if (!sb->workdir)
+		return osh_sandbox_error_set(e, errno ? errno : ENOMEM, "workdir",
+					     cfg->workdir ? cfg->workdir : ".", NULL);
 	if ((r = identity_resolve(cfg, sb, e)) < 0)
-		goto fail;
+		return r;
 	if (sb->set_ids)
 		sb->mechanisms |= OSH_MECH_IDENTITY;
 	sb->mechanisms |= OSH_MECH_NO_CAPS;
 	bpf_lsm_open(cfg, sb);
 	if ((r = landlock_prepare(cfg, sb, e)) < 0)
-		goto fail;
+		return r;
 	if (!cfg->no_seccomp) {
 		if ((r = osh_seccomp_prog_build(&sb->seccomp, e)) < 0)
-			goto fail;
+			return r;
 		sb->mechanisms |= OSH_MECH_SECCOMP;
 	}
+	return 0;
+}
+
+static int net_start(const struct osh_sandbox_config *cfg, struct osh_sandbox *sb, bool adopt,
+		     struct osh_sandbox_error *e)
+{
+	struct osh_sandbox_net_opts no = {
+		.policy = cfg->net_policy,
+		.cgroup_id = sb->cg->id,
+		.cgroup_fd = sb->cg->dir_fd,
+		.cgroup_path = sb->cg->path,
+		.no_dns = cfg->no_dns,
+		.event_fn = cfg->net_event_fn,
+		.event_ctx = cfg->net_event_ctx,
+		.bpffs_root = cfg->bpffs_root,
+		.name = sb->name,
+		.adopt = adopt,
+	};
+	int r = osh_sandbox_net_start(&no, &sb->warnings, &sb->report, &sb->net, e);
+
+	if (r >= 0)
+		sb->mechanisms |= OSH_MECH_EGRESS;
+	return r;
+}
+
+int osh_sandbox_create(const struct osh_sandbox_config *cfg, struct osh_sandbox **ret,
+		       struct osh_sandbox_error *e)
+{
+	struct osh_sandbox *sb = calloc(1, sizeof(*sb));
+	int r;
+
+	if (!sb)
+		return osh_sandbox_error_set(e, ENOMEM, "sandbox", NULL, NULL);
+	sb->landlock_fd = sb->pidfd = -1;
+	sb->bpffs_root = cfg->bpffs_root;
+	if ((r = sandbox_prepare(cfg, sb, e)) < 0)
+		goto fail;
 	/* Last: everything that can fail for policy reasons has, so no cgroup is left behind. */
 	if ((r = osh_cgroup_create(sb->name, &sb->cg, e)) < 0)
 		goto fail;
@@ -471,26 +512,97 @@ int osh_sandbox_create(const struct osh_sandbox_config *cfg, struct osh_sandbox 
 		}
 		sb->mechanisms |= OSH_MECH_BPF_LSM;
 	}
-	if (cfg->net_policy) {
-		struct osh_sandbox_net_opts no = {
-			.policy = cfg->net_policy,
-			.cgroup_id = sb->cg->id,
-			.cgroup_fd = sb->cg->dir_fd,
-			.cgroup_path = sb->cg->path,
-			.no_dns = cfg->no_dns,
-			.event_fn = cfg->net_event_fn,
-			.event_ctx = cfg->net_event_ctx,
-		};
-
-		if ((r = osh_sandbox_net_start(&no, &sb->warnings, &sb->report, &sb->net, e)) < 0)
-			goto fail;
-		sb->mechanisms |= OSH_MECH_EGRESS;
-	}
+	if (cfg->net_policy && (r = net_start(cfg, sb, false, e)) < 0)
+		goto fail;
 	*ret = sb;
 	return 0;
 fail:
 	osh_sandbox_destroy(sb, NULL);
 	return r;
+}
+
+int osh_sandbox_adopt(const struct osh_sandbox_config *cfg, struct osh_sandbox **ret,
+		      struct osh_sandbox_error *e)
+{
+	struct osh_sandbox *sb;
+	int r;
+
+	if (!cfg->name || !cfg->bpffs_root)
+		return osh_sandbox_error_set(e, EINVAL, "adopt", cfg->name,
+					     "adoption needs the sandbox's name and a bpffs root");
+	sb = calloc(1, sizeof(*sb));
+	if (!sb)
+		return osh_sandbox_error_set(e, ENOMEM, "sandbox", NULL, NULL);
+	sb->landlock_fd = sb->pidfd = -1;
+	sb->bpffs_root = cfg->bpffs_root;
+	if ((r = sandbox_prepare(cfg, sb, e)) < 0)
+		goto fail;
+	if ((r = osh_cgroup_open(sb->name, &sb->cg, e)) < 0)
+		goto fail;
+	sb->mechanisms |= OSH_MECH_CGROUP;
+	if (cfg->net_policy && (r = net_start(cfg, sb, true, e)) < 0)
+		goto fail;
+	*ret = sb;
+	return 0;
+fail:
+	/* Nothing of the kernel side is touched: the caller decides (osh_sandbox_purge). */
+	osh_sandbox_release(sb);
+	return r;
+}
+
+void osh_sandbox_release(struct osh_sandbox *sb)
+{
+	if (!sb)
+		return;
+	/* The processes are not ours to wait for any more; their pidfd just goes. */
+	if (sb->pidfd >= 0)
+		close(sb->pidfd);
+	if (sb->landlock_fd >= 0)
+		close(sb->landlock_fd);
+	osh_bpf_fs_free(sb->bpf_fs);
+	/* With a bpffs root the pins keep enforcing; without one this detaches, as the process
+	 * exiting would. */
+	osh_sandbox_net_release(sb->net);
+	osh_cgroup_free(sb->cg);
+	osh_seccomp_prog_free(&sb->seccomp);
+	osh_strv_free(&sb->warnings);
+	osh_strv_free(&sb->report);
+	free(sb->bpf_lsm_reason);
+	free(sb->workdir);
+	free(sb->name);
+	free(sb);
+}
+
+int osh_sandbox_purge(const char *bpffs_root, const char *name, struct osh_sandbox_error *e)
+{
+	struct osh_cgroup *cg = NULL;
+	int r;
+
+	if (!name || osh_cgroup_name_check(name) < 0)
+		return osh_sandbox_error_set(e, EINVAL, "purge", name, "invalid sandbox name");
+	r = osh_cgroup_open(name, &cg, e);
+	if (r == 0) {
+		r = osh_cgroup_destroy(cg, e);
+		osh_cgroup_free(cg);
+		if (r < 0)
+			return r;
+	} else if (r != -ENOENT) {
+		return r;
+	}
+	/* After the processes: the pins are what still governs them. */
+	if (bpffs_root && (r = osh_egress_purge(bpffs_root, name)) < 0)
+		return osh_sandbox_error_set(e, -r, "purge", bpffs_root, "removing the pins of %s",
+					     name);
+	return 0;
+}
+
+int osh_sandbox_net_policy_set(struct osh_sandbox *sb, const struct osh_policy *p,
+			       struct osh_strv *warnings, struct osh_sandbox_error *e)
+{
+	if (!sb->net)
+		return osh_sandbox_error_set(e, EOPNOTSUPP, "egress", sb->name,
+					     "the sandbox was started without network_policies");
+	return osh_sandbox_net_reload(sb->net, p, warnings, e);
 }
 
 int osh_sandbox_spawn(struct osh_sandbox *sb, char *const argv[],
@@ -519,6 +631,53 @@ int osh_sandbox_spawn(struct osh_sandbox *sb, char *const argv[],
 	if (r < 0)
 		sb->pid = 0;
 	return r;
+}
+
+int osh_sandbox_exec(struct osh_sandbox *sb, char *const argv[],
+		     const struct osh_sandbox_exec_opts *o, pid_t *ret_pid, int *ret_pidfd,
+		     int *ret_status, struct osh_sandbox_error *e)
+{
+	static const int inherit[3] = { -1, -1, -1 };
+	sigset_t all;
+	struct osh_spawn_params p = {
+		.cgroup_fd = sb->cg ? sb->cg->dir_fd : -1,
+		.set_ids = sb->set_ids,
+		.uid = sb->uid,
+		.gid = sb->gid,
+		.workdir = o && o->workdir ? o->workdir : sb->workdir,
+		.landlock_fd = sb->landlock_fd,
+		.seccomp = (sb->mechanisms & OSH_MECH_SECCOMP) ? &sb->seccomp : NULL,
+		.argv = argv,
+		.envp = o ? o->envp : NULL,
+		/* A daemon ignores SIGPIPE and the like; ignored dispositions survive exec. */
+		.sig_default = &all,
+		.stdio = o ? o->stdio : inherit,
+		.new_session = o && o->new_session,
+	};
+	pid_t pid;
+	int pidfd, r;
+
+	*ret_status = 0;
+	if (!sb->cg)
+		return osh_sandbox_error_set(e, ENOENT, "exec", sb->name,
+					     "the sandbox has no cgroup");
+	sigfillset(&all);
+	r = osh_spawn(&p, &pid, &pidfd, ret_status, e);
+	if (r < 0)
+		return r;
+	*ret_pid = pid;
+	*ret_pidfd = pidfd;
+	return 0;
+}
+
+int osh_sandbox_nprocs(const struct osh_sandbox *sb)
+{
+	return sb->cg ? osh_cgroup_nprocs(sb->cg) : -ENOENT;
+}
+
+int osh_sandbox_signal_all(struct osh_sandbox *sb, int sig)
+{
+	return sb->cg ? osh_cgroup_signal(sb->cg, sig) : -ENOENT;
 }
 
 int osh_sandbox_wait(struct osh_sandbox *sb, int *ret_status, struct osh_sandbox_error *e)

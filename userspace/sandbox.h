@@ -52,9 +52,16 @@ struct osh_sandbox_config {
 	 * network is not restricted. */
 	struct osh_policy *net_policy;
 	bool no_dns; /* no DNS responder: port 53 is an ordinary destination */
-	/* Called from the engine's network thread for each egress denial/audit event. */
+	/* Called from the engine's network thread for each egress denial/audit event (of every
+	 * sandbox the process runs or adopted). */
 	osh_sandbox_net_event_fn net_event_fn;
 	void *net_event_ctx;
+	/* NULL: the kernel state is private to the process and ends with it (`oshctl run`).
+	 * Otherwise (oshd: /sys/fs/bpf/osh) the egress programs, maps and links are pinned there, so
+	 * enforcement outlives the process and a later one can osh_sandbox_adopt the sandbox. Not
+	 * owned; must outlive the sandbox. Every sandbox of a process uses the same root. BPF LSM is
+	 * not used with a root yet (docs/arch-sandbox.md). */
+	const char *bpffs_root;
 };
 
 /* Zeroes cfg (best_effort, no paths, caller identity). */
@@ -88,13 +95,68 @@ int osh_sandbox_spawn(struct osh_sandbox *sb, char *const argv[],
 		      const struct osh_sandbox_spawn_opts *opts, int *ret_status,
 		      struct osh_sandbox_error *e);
 
+struct osh_sandbox_exec_opts {
+	char *const *envp;   /* NULL: the caller's environ */
+	const char *workdir; /* NULL: the sandbox's workdir */
+	int stdio[3];	  /* descriptors to become the child's 0, 1, 2; -1: inherit the caller's */
+	bool new_session; /* setsid() in the child so signals can go to its process group */
+};
+
+/* Starts one more process in the sandbox (any number may run, next to the one of
+ * osh_sandbox_spawn or without it), with the same identity, Landlock ruleset and seccomp filter
+ * as osh_sandbox_spawn. Every signal starts at its default disposition; the child does not die
+ * with the caller. Returns 0 once the command runs, with *ret_pid and *ret_pidfd (CLOEXEC, owned
+ * by the caller, who reaps the child). On failure before exec: -errno, e names the step,
+ * *ret_status is 126 or 127 and the child is reaped already. o NULL: all defaults (stdio
+ * inherited). */
+int osh_sandbox_exec(struct osh_sandbox *sb, char *const argv[],
+		     const struct osh_sandbox_exec_opts *o, pid_t *ret_pid, int *ret_pidfd,
+		     int *ret_status, struct osh_sandbox_error *e);
+
+/* Number of processes in the sandbox cgroup (cgroup.procs of it and its descendants), or -errno. */
+int osh_sandbox_nprocs(const struct osh_sandbox *sb);
+
+/* Sends sig to every process in the sandbox (cgroup.kill for SIGKILL where available). Returns 0
+ * or -errno. */
+int osh_sandbox_signal_all(struct osh_sandbox *sb, int sig);
+
 /* Waits for the command and returns its status the way a shell reports it in *ret_status: the
  * exit code, or 128 + signal number. EINTR is retried. */
 int osh_sandbox_wait(struct osh_sandbox *sb, int *ret_status, struct osh_sandbox_error *e);
 
-/* Kills whatever is left in the sandbox cgroup, removes it and frees sb (always, also when an
- * error is returned). Accepts NULL. */
+/* Kills whatever is left in the sandbox cgroup, removes it, removes its pins (bpffs_root) and
+ * frees sb (always, also when an error is returned). Accepts NULL. */
 int osh_sandbox_destroy(struct osh_sandbox *sb, struct osh_sandbox_error *e);
+
+/* Re-opens a sandbox whose cgroup (cfg->name, in osh's subtree) and pinned state exist, for a
+ * daemon that restarted: opens the cgroup (does not create it), rebuilds the Landlock ruleset and
+ * seccomp filter from cfg for future execs, re-adopts the pinned egress state under
+ * cfg->bpffs_root (binary bit allocation, DNS-installed addresses, identities, generation),
+ * installs cfg->net_policy as a new generation (always: one atomic flip, the DNS-installed
+ * addresses its names still have carried over), starts a DNS responder and points the sandbox's
+ * redirect at it. Enforcement never lapses meanwhile. The sandbox has no osh_sandbox_pid: its
+ * processes are not the caller's children (osh_sandbox_nprocs tells when it is empty).
+ * -ENOENT when the cgroup or the pins are gone (nothing is touched; the caller then cleans up
+ * with osh_sandbox_purge). cfg->name and cfg->bpffs_root are required. */
+int osh_sandbox_adopt(const struct osh_sandbox_config *cfg, struct osh_sandbox **ret,
+		      struct osh_sandbox_error *e);
+
+/* Frees sb's userspace side but leaves the cgroup, its processes and all pinned kernel state in
+ * place (daemon shutdown: enforcement continues). Without a bpffs root the egress programs go
+ * with it (nothing is pinned), as they would when the process exits. Accepts NULL. */
+void osh_sandbox_release(struct osh_sandbox *sb);
+
+/* Removes whatever is left of a sandbox by name when there is no struct for it (cgroup vanished
+ * while the daemon was down, or pins without a cgroup): kills its processes and removes the
+ * cgroup if present, then unpins it under bpffs_root (may be NULL: cgroup only). 0 also when
+ * nothing was left. */
+int osh_sandbox_purge(const char *bpffs_root, const char *name, struct osh_sandbox_error *e);
+
+/* Replaces network_policies of a running sandbox atomically (osh_sandbox_net_reload): each
+ * connection sees the old or the new policy. -EOPNOTSUPP when the sandbox was started without
+ * network policy. */
+int osh_sandbox_net_policy_set(struct osh_sandbox *sb, const struct osh_policy *p,
+			       struct osh_strv *warnings, struct osh_sandbox_error *e);
 
 /* Accessors; the strings and vectors stay owned by sb. */
 const char *osh_sandbox_name(const struct osh_sandbox *sb);

@@ -185,11 +185,16 @@ static _Noreturn void child_exec(char *const *argv, char *const *envp)
 
 static _Noreturn void child_run(const struct osh_spawn_params *p, int err_fd, pid_t parent)
 {
-	int ll_fd = p->landlock_fd, r;
+	int ll_fd = p->landlock_fd, io[3] = { -1, -1, -1 }, r;
 	sigset_t none;
 
 	/* Descriptors first, so nothing inherited survives any later step: keep stdio, the error
-	 * pipe (CLOEXEC: it closes itself on a successful exec) and the Landlock ruleset. */
+	 * pipe (CLOEXEC: it closes itself on a successful exec) and the Landlock ruleset. The
+	 * caller's stdio descriptors may be any numbers, 3 and 4 or a permutation of 0..2
+	 * included: each is copied out of the way before anything is moved onto 0..4. */
+	for (int i = 0; p->stdio && i < 3; i++)
+		if (p->stdio[i] >= 0 && (io[i] = fcntl(p->stdio[i], F_DUPFD_CLOEXEC, 64)) < 0)
+			_exit(OSH_EXIT_CANNOT_EXEC);
 	err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, 64);
 	if (ll_fd >= 0)
 		ll_fd = fcntl(ll_fd, F_DUPFD_CLOEXEC, 64);
@@ -197,7 +202,15 @@ static _Noreturn void child_run(const struct osh_spawn_params *p, int err_fd, pi
 		_exit(OSH_EXIT_CANNOT_EXEC);
 	if (p->landlock_fd >= 0 && (ll_fd < 0 || dup3(ll_fd, CHILD_LANDLOCK_FD, O_CLOEXEC) < 0))
 		child_fail(errno, "descriptors", NULL, OSH_EXIT_CANNOT_EXEC);
+	/* dup2 clears CLOEXEC on the copy: 0..2 survive exec, the high copies do not. */
+	for (int i = 0; i < 3; i++)
+		if (io[i] >= 0 && dup2(io[i], i) < 0)
+			child_fail(errno, "descriptors", NULL, OSH_EXIT_CANNOT_EXEC);
 	close_from(CHILD_FIRST_CLOSE);
+	/* Its own session and process group, so a signal can reach the command and everything
+	 * it starts (kill(-pid)) and nothing else. */
+	if (p->new_session && setsid() < 0)
+		child_fail(errno, "setsid", NULL, OSH_EXIT_CANNOT_EXEC);
 
 	if (p->sig_default)
 		for (int s = 1; s < NSIG; s++)

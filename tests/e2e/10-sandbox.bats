@@ -15,6 +15,7 @@ setup_file() {
 	o=${O:-build}
 	[[ $o == /* ]] || o=$src/$o
 	export OSHCTL=$o/bin/oshctl
+	export SBXRUN=$o/tests/helpers/sandbox-run
 	# Some cases need a minimum Landlock ABI (TRUNCATE: 3, scopes: 6); below it they are skips.
 	LL_ABI=$("$OSHCTL" doctor -o json 2>/dev/null |
 		/usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["landlock_abi"])' ||
@@ -641,6 +642,49 @@ start_tmux_bash() {
 	tmux new-session -d -s "$TMUX_SESSION" -x 120 -y 40 \
 		"env PS1='osh-prompt\$ ' HISTFILE=/dev/null $OSHCTL run -q --name $NAME --policy $ROOT/policies/probe.yaml -- /bin/bash --norc --noprofile -i; sleep 30"
 	wait_pane 'osh-prompt\$'
+}
+
+# ---- exec into a running sandbox (the engine API the daemon uses) ----------------------------
+
+@test "exec: two commands run at once in one sandbox with pipes as stdio, both governed" {
+	[ -x "$SBXRUN" ] || skip "sandbox-run not built"
+	local sh='id -u; cat "$1/ro/f"; cat "$1/rw/secret/key"; echo to-stderr >&2; ls /proc/$$/fd | tr "\n" " "; echo'
+	run --separate-stderr "$SBXRUN" exec --policy "$ROOT/policies/fs.yaml" --name "$NAME" --workdir "$ROOT/wd" -- \
+		/bin/sh -c "$sh" sh "$ROOT" --- \
+		/bin/sh -c 'echo second $(id -u); touch "$1/ro/new" || echo write-refused; exit 3' sh "$ROOT" --- \
+		osh-test-no-such-command
+	echo "$output"
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	# first command: the policy's identity, read_only readable, deny path refused (Landlock)
+	[[ $output == *"0 out: 65534"* ]]
+	[[ $output == *"0 out: ro-data"* ]]
+	[[ $output == *"0 err: cat: $ROOT/rw/secret/key: Permission denied"* ]]
+	[[ $output == *"0 err: to-stderr"* ]]
+	# exactly stdio, nothing of the caller's descriptors
+	[[ $output == *"0 out: 0 1 2 "* ]]
+	[[ $output == *"0 exit 1"* ]] || [[ $output == *"0 exit 0"* ]]
+	# second command, concurrently: same identity, read_only not writable
+	[[ $output == *"1 out: second 65534"* ]]
+	[[ $output == *"1 out: write-refused"* ]]
+	[[ $output == *"1 exit 3"* ]]
+	[ ! -e "$ROOT/ro/new" ]
+	# a command that does not exist: 127, the sandbox stays usable for the others
+	[[ $output == *"2 exec-error: exec"* ]]
+	[[ $output == *"2 exit 127"* ]]
+	assert_no_cgroup
+}
+
+@test "exec: nprocs counts the sandbox's processes; signal_all reaches every one of them" {
+	[ -x "$SBXRUN" ] || skip "sandbox-run not built"
+	run "$SBXRUN" signal --policy "$ROOT/policies/probe.yaml" --name "$NAME" --workdir "$ROOT/wd"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "nprocs 2" ]
+	[ "${lines[1]}" = "exit 143" ]
+	[ "${lines[2]}" = "exit 143" ]
+	[ "${lines[3]}" = "nprocs 0" ]
+	assert_no_cgroup
 }
 
 @test "interactive: bash in the sandbox through tmux: command output, window size, Ctrl-C" {

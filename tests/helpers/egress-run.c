@@ -29,10 +29,10 @@ static void on_usr1(int sig)
 	reload_requested = 1;
 }
 
-static void print_event(const char *line, void *ctx)
+static void print_event(const struct osh_net_event_info *ev, void *ctx)
 {
 	(void)ctx;
-	fprintf(stderr, "egress-run: %s\n", line);
+	fprintf(stderr, "egress-run: %s\n", ev->line);
 }
 
 static pid_t spawn_in_cgroup(int cgfd, char **argv)
