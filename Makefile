@@ -4,7 +4,8 @@
 # Layout the rules rely on (adding a file in one of these places is all it takes to build it):
 #   policy-compiler/*.c      -> libosh-policy.a   (no kernel dependency)
 #   prover/*.c               -> libosh-prover.a
-#   userspace/*.c            -> libosh-engine.a   (loaders, runner, controller)
+#   userspace/*.c            -> libosh-engine.a   (loaders, runner)
+#   daemon/*.c               -> libosh-daemon.a   (store, API, manager), daemon/oshd.c -> bin/oshd
 #   cli/*.c                  -> bin/oshctl
 #   bpf/*.bpf.c, tests/bpf/*.bpf.c -> .bpf.o -> .skel.h (bpftool gen skeleton)
 #   tests/unit/test_*.c      -> cmocka binaries, built with ASan+UBSan, halt on error
@@ -61,7 +62,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null) -lelf -lz -lpthre
 # --- flags -----------------------------------------------------------------------------------------
 WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 \
            -Wno-unused-parameter
-INCS    := -I. -Ipolicy-compiler -Iuserspace -Iprover -Ibpf -I$(O)/bpf -I$(O)/tests/bpf
+INCS    := -I. -Ipolicy-compiler -Iuserspace -Iprover -Idaemon -Ibpf -I$(O)/bpf -I$(O)/tests/bpf
 BASE_CFLAGS := -std=gnu11 $(WARN) $(INCS) -g -MMD -MP
 CFLAGS  ?= -O2
 HARDEN  := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
@@ -83,8 +84,10 @@ notfuzz = $(foreach f,$(1),$(if $(findstring /fuzz-,$(f)),,$(f)))
 POLICY_SRCS := $(call notfuzz,$(wildcard policy-compiler/*.c))
 PROVER_SRCS := $(call notfuzz,$(wildcard prover/*.c))
 ENGINE_SRCS := $(call notfuzz,$(wildcard userspace/*.c))
+DAEMON_MAIN := daemon/oshd.c
+DAEMON_SRCS := $(filter-out $(DAEMON_MAIN),$(call notfuzz,$(wildcard daemon/*.c)))
 CLI_SRCS    := $(wildcard cli/*.c)
-LIB_SRCS    := $(POLICY_SRCS) $(PROVER_SRCS) $(ENGINE_SRCS)
+LIB_SRCS    := $(POLICY_SRCS) $(PROVER_SRCS) $(ENGINE_SRCS) $(DAEMON_SRCS)
 BPF_SRCS    := $(wildcard bpf/*.bpf.c)
 TBPF_SRCS   := $(wildcard tests/bpf/*.bpf.c)
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
@@ -97,7 +100,7 @@ SKELS  := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.skel.h,$(BPF_SRCS)) \
 BPF_OBJS := $(SKELS:.skel.h=.bpf.o)
 
 # Libraries in link order: the CLI and daemon use the engine, which uses the compiler.
-LIB_NAMES := prover engine policy
+LIB_NAMES := daemon prover engine policy
 libs_of = $(foreach l,$(LIB_NAMES),$(1)/libosh-$(l).a)
 objs_of = $(patsubst %.c,$(1)/%.o,$(2))
 
@@ -108,17 +111,21 @@ FZ  := $(O)/fuzz
 $(REL)/libosh-policy.a $(SAN)/libosh-policy.a $(FZ)/libosh-policy.a: LIBSRCS = $(POLICY_SRCS)
 $(REL)/libosh-prover.a $(SAN)/libosh-prover.a $(FZ)/libosh-prover.a: LIBSRCS = $(PROVER_SRCS)
 $(REL)/libosh-engine.a $(SAN)/libosh-engine.a $(FZ)/libosh-engine.a: LIBSRCS = $(ENGINE_SRCS)
+$(REL)/libosh-daemon.a $(SAN)/libosh-daemon.a $(FZ)/libosh-daemon.a: LIBSRCS = $(DAEMON_SRCS)
 $(REL)/libosh-policy.a: $(call objs_of,$(REL),$(POLICY_SRCS))
 $(REL)/libosh-prover.a: $(call objs_of,$(REL),$(PROVER_SRCS))
 $(REL)/libosh-engine.a: $(call objs_of,$(REL),$(ENGINE_SRCS))
+$(REL)/libosh-daemon.a: $(call objs_of,$(REL),$(DAEMON_SRCS))
 $(SAN)/libosh-policy.a: $(call objs_of,$(SAN),$(POLICY_SRCS))
 $(SAN)/libosh-prover.a: $(call objs_of,$(SAN),$(PROVER_SRCS))
 $(SAN)/libosh-engine.a: $(call objs_of,$(SAN),$(ENGINE_SRCS))
+$(SAN)/libosh-daemon.a: $(call objs_of,$(SAN),$(DAEMON_SRCS))
 $(FZ)/libosh-policy.a:  $(call objs_of,$(FZ),$(POLICY_SRCS))
 $(FZ)/libosh-prover.a:  $(call objs_of,$(FZ),$(PROVER_SRCS))
 $(FZ)/libosh-engine.a:  $(call objs_of,$(FZ),$(ENGINE_SRCS))
+$(FZ)/libosh-daemon.a:  $(call objs_of,$(FZ),$(DAEMON_SRCS))
 
-BINS        := $(O)/bin/oshctl
+BINS        := $(O)/bin/oshctl $(if $(wildcard $(DAEMON_MAIN)),$(O)/bin/oshd)
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
 HELPER_BINS := $(patsubst tests/helpers/%.c,$(O)/tests/helpers/%,$(HELPER_SRCS))
 FUZZ_BINS   := $(foreach f,$(FUZZ_SRCS),$(O)/fuzz/bin/$(basename $(notdir $(f))))
@@ -167,8 +174,19 @@ format:
 install: all
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(O)/bin/oshctl $(DESTDIR)$(BINDIR)/oshctl
+	install -d $(DESTDIR)$(SBINDIR)
+	install -m 0755 $(O)/bin/oshd $(DESTDIR)$(SBINDIR)/oshd
 	install -d $(DESTDIR)$(PREFIX)/share/osh
 	cp -R prover/registry $(DESTDIR)$(PREFIX)/share/osh/prover-registry
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|/usr/local/sbin/oshd|$(SBINDIR)/oshd|' systemd/oshd.service \
+	    > $(DESTDIR)$(PREFIX)/lib/systemd/system/oshd.service
+	install -d -m 0755 $(DESTDIR)/etc/osh
+	test -e $(DESTDIR)/etc/osh/oshd.conf || \
+	    install -m 0644 examples/oshd.conf $(DESTDIR)/etc/osh/oshd.conf
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0644 completion/oshctl.bash \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/oshctl
 
 clean:
 	rm -rf $(O)
@@ -230,6 +248,10 @@ $(O)/gen/default-policy.c: examples/default.yaml | $(O)/gen/
 CLI_OBJS = $(call objs_of,$(REL),$(CLI_SRCS)) $(REL)/$(O)/gen/default-policy.o
 
 $(O)/bin/oshctl: $(CLI_OBJS) $(call libs_of,$(REL)) | $(O)/bin/
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(call libs_of,$(REL)) $(PKG_LIBS)
+
+$(O)/bin/oshd: $(call objs_of,$(REL),$(DAEMON_MAIN)) $(call libs_of,$(REL)) | $(O)/bin/
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(call libs_of,$(REL)) $(PKG_LIBS)
 

@@ -21,7 +21,7 @@ echo "lint: clang-format (${#all[@]} files)"
 clang-format --dry-run -Werror "${host[@]}" "${bpf[@]}" || rc=1
 
 pkgs="libbpf yaml-0.1 libcjson z3 libseccomp libcap sqlite3 openssl libcurl libmicrohttpd libsystemd ldns libnl-3.0 libnl-route-3.0 libnftnl libmnl cmocka"
-incs=(-I. -Ipolicy-compiler -Iuserspace -Iprover -Ibpf -I"$O"/bpf -I"$O"/tests/bpf)
+incs=(-I. -Ipolicy-compiler -Iuserspace -Iprover -Idaemon -Ibpf -I"$O"/bpf -I"$O"/tests/bpf)
 mapfile -t pkgi < <(pkg-config --cflags-only-I $pkgs | tr ' ' '\n' | grep -v '^$')
 csrc=()
 for f in "${host[@]}"; do [[ "$f" == *.c ]] && csrc+=("$f"); done
