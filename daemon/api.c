@@ -1,0 +1,867 @@
+// SPDX-License-Identifier: Apache-2.0
+// The API layer: libmicrohttpd on a unix socket, thread per connection. Bodies are read up to
+// OSH_API_BODY_MAX, the peer is identified once per request from SO_PEERCRED, and each route
+// hands a parsed request to the manager, whose answer is written back as JSON.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "api-req.h"
+#include "api.h"
+#include "events.h"
+#include "manager.h"
+
+#define EXEC_PROTOCOL	"osh-exec/1"
+#define STREAM_BATCH	64
+#define POLL_SLICE_MS	500
+#define FDS_TIMEOUT_MS	10000
+#define MAX_CONNECTIONS 512
+#define NDJSON		"application/x-ndjson"
+#define JSON		"application/json"
+
+struct osh_api {
+	struct osh_api_opts o;
+	struct MHD_Daemon *mhd;
+	atomic_bool stopping;
+};
+
+/* One request, from its first header to its answer. */
+struct req {
+	char *body;
+	size_t len;
+	bool too_large;
+	struct osh_caller caller;
+	bool caller_ok;
+	int fd;
+};
+
+static bool in_groups(uid_t uid, gid_t primary, gid_t want)
+{
+	struct passwd pwbuf, *pw = NULL;
+	char buf[4096];
+	gid_t groups[256];
+	int n = 256;
+
+	if (primary == want)
+		return true;
+	if (getpwuid_r(uid, &pwbuf, buf, sizeof(buf), &pw) || !pw)
+		return false;
+	if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (groups[i] == want)
+			return true;
+	return false;
+}
+
+static int peer_caller(struct osh_api *api, struct MHD_Connection *conn, struct req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (!ci)
+		return -EIO;
+	r->fd = ci->connect_fd;
+	if (getsockopt(r->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	r->caller = (struct osh_caller){ .pid = cred.pid, .uid = cred.uid, .gid = cred.gid };
+	r->caller.admin = cred.uid == 0 ||
+			  (api->o.admin_gid_set && in_groups(cred.uid, cred.gid, api->o.admin_gid));
+	r->caller_ok = true;
+	return 0;
+}
+
+/* ---- answers ------------------------------------------------------------------------------ */
+
+static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned int status, char *text,
+				 size_t len, const char *type)
+{
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	enum MHD_Result ok;
+
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	ok = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ok;
+}
+
+static enum MHD_Result send_answer(struct osh_api *api, struct MHD_Connection *conn,
+				   struct osh_answer *a)
+{
+	char *text = a->body ? cJSON_PrintUnformatted(a->body) : NULL;
+	char *line;
+	size_t len;
+
+	cJSON_Delete(a->body);
+	a->body = NULL;
+	if (!text) {
+		a->status = 500;
+		text = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}");
+		if (!text)
+			return MHD_NO;
+	}
+	len = strlen(text);
+	line = realloc(text, len + 2);
+	if (!line) {
+		free(text);
+		return MHD_NO;
+	}
+	line[len] = '\n';
+	line[len + 1] = '\0';
+	osh_manager_count_request(api->o.manager, a->status);
+	return send_text(conn, a->status, line, len + 1, JSON);
+}
+
+static enum MHD_Result send_error(struct osh_api *api, struct MHD_Connection *conn,
+				  unsigned int status, const char *code, const char *msg,
+				  const char *field)
+{
+	struct osh_answer a = { 0 };
+
+	osh_answer_error(&a, status, code, "%s", msg);
+	if (field && *field)
+		cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(a.body, "error"), "field",
+					field);
+	return send_answer(api, conn, &a);
+}
+
+static enum MHD_Result send_req_error(struct osh_api *api, struct MHD_Connection *conn,
+				      const struct osh_api_err *e)
+{
+	char msg[sizeof(e->field) + sizeof(e->message) + 4];
+
+	if (e->field[0])
+		snprintf(msg, sizeof(msg), "%s: %s", e->field, e->message);
+	else
+		snprintf(msg, sizeof(msg), "%s", e->message);
+	if (e->code && !strcmp(e->code, "too-large"))
+		return send_error(api, conn, 413, e->code, msg, e->field);
+	return send_error(api, conn, 400, e->code ? e->code : "bad-request", msg, e->field);
+}
+
+/* ---- events ------------------------------------------------------------------------------- */
+
+struct stream {
+	struct osh_api *api;
+	struct osh_caller caller;
+	char *sandbox; /* filter; NULL: all the caller may see */
+	int64_t since;
+	size_t limit; /* 0: none */
+	size_t sent;
+	int fd;
+	bool follow;
+	char *pending; /* lines not yet handed to MHD */
+	size_t plen, pcap, poff;
+};
+
+static int stream_collect(int64_t id, const char *json, void *ctx)
+{
+	struct stream *s = ctx;
+	size_t n = strlen(json);
+
+	s->since = id;
+	if (!osh_manager_event_visible(s->api->o.manager, &s->caller, json))
+		return 0;
+	if (s->limit && s->sent >= s->limit)
+		return 1;
+	if (s->plen + n + 1 > s->pcap) {
+		size_t cap = (s->plen + n + 1) * 2;
+		char *p = realloc(s->pending, cap);
+
+		if (!p)
+			return -ENOMEM;
+		s->pending = p;
+		s->pcap = cap;
+	}
+	memcpy(s->pending + s->plen, json, n);
+	s->pending[s->plen + n] = '\n';
+	s->plen += n + 1;
+	s->sent++;
+	return 0;
+}
+
+static bool peer_gone(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *s = cls;
+
+	while (s->poff == s->plen) {
+		int r;
+
+		s->poff = s->plen = 0;
+		if (s->limit && s->sent >= s->limit)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		if (atomic_load(&s->api->stopping) || peer_gone(s->fd))
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		r = osh_events_read(s->api->o.events, s->since, s->sandbox, STREAM_BATCH,
+				    s->follow ? POLL_SLICE_MS : 0, stream_collect, s);
+		if (r < 0)
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		if (!s->follow && s->plen == 0)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+	}
+	if (max > s->plen - s->poff)
+		max = s->plen - s->poff;
+	memcpy(buf, s->pending + s->poff, max);
+	s->poff += max;
+	return (ssize_t)max;
+}
+
+static void stream_free(void *cls)
+{
+	struct stream *s = cls;
+
+	free(s->pending);
+	free(s->sandbox);
+	free(s);
+}
+
+static bool parse_ll(const char *s, long long min, long long *ret)
+{
+	char *end;
+	long long v;
+
+	if (!s)
+		return true;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < min)
+		return false;
+	*ret = v;
+	return true;
+}
+
+static enum MHD_Result route_events(struct osh_api *api, struct MHD_Connection *conn, struct req *r)
+{
+	const char *sb = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sandbox");
+	const char *follow = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "follow");
+	long long since = 0, limit = 0;
+	struct osh_answer a = { 0 };
+	struct MHD_Response *resp;
+	struct stream *s;
+	enum MHD_Result ok;
+
+	if (!parse_ll(MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since"), 0, &since))
+		return send_error(api, conn, 400, "bad-request", "since: expected an event id",
+				  "since");
+	if (!parse_ll(MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit"), 0, &limit))
+		return send_error(api, conn, 400, "bad-request", "limit: expected a count",
+				  "limit");
+	if (follow && strcmp(follow, "0") && strcmp(follow, "1") && strcmp(follow, "true") &&
+	    strcmp(follow, "false"))
+		return send_error(api, conn, 400, "bad-request", "follow: expected 0 or 1",
+				  "follow");
+	if (sb) {
+		osh_manager_events_check(api->o.manager, &r->caller, sb, &a);
+		if (a.body)
+			return send_answer(api, conn, &a);
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s || (sb && !(s->sandbox = strdup(sb)))) {
+		free(s);
+		return send_error(api, conn, 500, "internal", "out of memory", NULL);
+	}
+	s->api = api;
+	s->caller = r->caller;
+	s->since = since;
+	s->limit = (size_t)limit;
+	s->fd = r->fd;
+	s->follow = follow && (!strcmp(follow, "1") || !strcmp(follow, "true"));
+	resp =
+	    MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free);
+	if (!resp) {
+		stream_free(s);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, NDJSON);
+	osh_manager_count_request(api->o.manager, 200);
+	ok = MHD_queue_response(conn, 200, resp);
+	MHD_destroy_response(resp);
+	return ok;
+}
+
+/* ---- exec --------------------------------------------------------------------------------- */
+
+struct exec_session {
+	struct osh_api *api;
+	struct osh_caller caller;
+	char *name;
+	struct osh_req_exec req;
+};
+
+static void session_free(struct exec_session *x)
+{
+	if (!x)
+		return;
+	osh_req_exec_free(&x->req);
+	free(x->name);
+	free(x);
+}
+
+static void write_line(int fd, cJSON *o)
+{
+	char *text = cJSON_PrintUnformatted(o);
+	size_t len, off = 0;
+
+	cJSON_Delete(o);
+	if (!text)
+		return;
+	len = strlen(text);
+	text[len++] = '\n'; /* the NUL is not sent */
+	while (off < len) {
+		ssize_t n = send(fd, text + off, len - off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	free(text);
+}
+
+static void write_error(int fd, const char *code, const char *msg, int exit_status)
+{
+	cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
+
+	cJSON_AddStringToObject(e, "code", code);
+	cJSON_AddStringToObject(e, "message", msg);
+	if (exit_status >= 0)
+		cJSON_AddNumberToObject(o, "exit", exit_status);
+	write_line(fd, o);
+}
+
+/* Receives the 'F' byte with the client's three descriptors. */
+static int recv_fds(int sock, int fds[3])
+{
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	char byte = 0;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = u.buf,
+			      .msg_controllen = sizeof(u.buf) };
+	struct pollfd p = { .fd = sock, .events = POLLIN };
+	struct cmsghdr *c;
+	ssize_t n;
+	int got = 0;
+
+	fds[0] = fds[1] = fds[2] = -1;
+	if (poll(&p, 1, FDS_TIMEOUT_MS) <= 0)
+		return -ETIMEDOUT;
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			int *v = (int *)CMSG_DATA(c);
+
+			for (size_t i = 0; i < k; i++) {
+				if (got < 3)
+					fds[got++] = v[i];
+				else
+					close(v[i]);
+			}
+		}
+	if (n != 1 || byte != 'F' || got != 3 || (msg.msg_flags & MSG_CTRUNC)) {
+		for (int i = 0; i < got; i++)
+			close(fds[i]);
+		fds[0] = fds[1] = fds[2] = -1;
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Reads {"signal": N} lines from the client and passes each on to the command's process
+ * group. Returns false when the client has gone. */
+static bool relay_signals(int sock, pid_t pid, char *buf, size_t *len, size_t cap)
+{
+	ssize_t n = recv(sock, buf + *len, cap - *len - 1, MSG_DONTWAIT);
+	char *nl;
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		return false;
+	if (n < 0)
+		return true;
+	*len += (size_t)n;
+	buf[*len] = '\0';
+	while ((nl = strchr(buf, '\n'))) {
+		cJSON *o, *sig;
+
+		*nl = '\0';
+		o = cJSON_Parse(buf);
+		sig = cJSON_GetObjectItemCaseSensitive(o, "signal");
+		if (cJSON_IsNumber(sig) && sig->valueint > 0 && sig->valueint < 65) {
+			/* The command leads its own session, so its process group is orphaned and
+			 * the kernel discards the terminal stop signals there: stop it for real. */
+			int sn = sig->valueint == SIGTSTP || sig->valueint == SIGTTIN ||
+					 sig->valueint == SIGTTOU
+				     ? SIGSTOP
+				     : sig->valueint;
+
+			if (kill(-pid, sn) < 0)
+				kill(pid, sn);
+		}
+		cJSON_Delete(o);
+		*len -= (size_t)(nl + 1 - buf);
+		memmove(buf, nl + 1, *len + 1);
+	}
+	if (*len >= cap - 1) /* a line that long is not ours: drop it */
+		*len = 0;
+	return true;
+}
+
+static void exec_session_run(struct exec_session *x, int sock)
+{
+	struct osh_manager *m = x->api->o.manager;
+	struct osh_exec *ex = NULL;
+	char *err = NULL, buf[1024];
+	size_t blen = 0;
+	bool client = true;
+	int fds[3], status, r;
+	cJSON *o;
+
+	r = recv_fds(sock, fds);
+	if (r < 0) {
+		write_error(sock, "bad-request",
+			    "expected one byte 'F' carrying stdin, stdout and stderr (SCM_RIGHTS)",
+			    125);
+		return;
+	}
+	r = osh_manager_exec_start(m, &x->caller, x->name, &x->req, fds, &ex, &status, &err);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	if (r < 0) {
+		write_error(sock,
+			    r == -ENOENT    ? "not-found"
+			    : status == 127 ? "command-not-found"
+			    : status == 126 ? "cannot-execute"
+					    : "internal",
+			    err ? err : strerror(-r), status);
+		free(err);
+		return;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "pid", osh_exec_pid(ex));
+	write_line(sock, o);
+	for (;;) {
+		struct pollfd p[2] = { { .fd = osh_exec_pidfd(ex), .events = POLLIN },
+				       { .fd = client ? sock : -1, .events = POLLIN | POLLRDHUP } };
+
+		if (poll(p, 2, POLL_SLICE_MS) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents & POLLIN) {
+			status = osh_manager_exec_finish(m, ex);
+			ex = NULL;
+			if (client) {
+				o = cJSON_CreateObject();
+				cJSON_AddNumberToObject(o, "exit", status);
+				write_line(sock, o);
+			}
+			return;
+		}
+		if (client && (p[1].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) &&
+		    !relay_signals(sock, osh_exec_pid(ex), buf, &blen, sizeof(buf))) {
+			/* The client went away: the command loses its terminal's owner. */
+			client = false;
+			if (kill(-osh_exec_pid(ex), SIGHUP) < 0)
+				kill(osh_exec_pid(ex), SIGHUP);
+		}
+		if (atomic_load(&x->api->stopping)) {
+			if (client)
+				write_error(sock, "unavailable",
+					    "oshd is stopping; the command keeps running", -1);
+			/* Not reaped: it outlives this oshd and is re-parented. */
+			close(osh_exec_pidfd(ex));
+			free(ex);
+			return;
+		}
+	}
+}
+
+static void exec_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls,
+			  const char *extra_in, size_t extra_in_size, MHD_socket sock,
+			  struct MHD_UpgradeResponseHandle *urh)
+{
+	struct exec_session *x = cls;
+
+	/* Thread-per-connection: this thread is the session's. Bytes read by the HTTP parser
+	 * would have lost their descriptors; the client sends nothing before the 101. */
+	if (extra_in_size)
+		write_error(sock, "bad-request", "data sent before 101 Switching Protocols", 125);
+	else
+		exec_session_run(x, sock);
+	session_free(x);
+	MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+static bool header_has(struct MHD_Connection *conn, const char *name, const char *token)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+
+	return v && strcasestr(v, token);
+}
+
+static enum MHD_Result route_exec(struct osh_api *api, struct MHD_Connection *conn, struct req *r,
+				  const char *name)
+{
+	struct osh_api_err e = { 0 };
+	struct osh_answer a = { 0 };
+	struct exec_session *x;
+	struct MHD_Response *resp;
+	enum MHD_Result ok;
+
+	if (!header_has(conn, MHD_HTTP_HEADER_UPGRADE, EXEC_PROTOCOL) ||
+	    !header_has(conn, MHD_HTTP_HEADER_CONNECTION, "upgrade"))
+		return send_error(api, conn, 400, "bad-request",
+				  "exec needs `Connection: Upgrade` and `Upgrade: " EXEC_PROTOCOL
+				  "` (see docs/api.md, the exec protocol)",
+				  NULL);
+	x = calloc(1, sizeof(*x));
+	if (!x || !(x->name = strdup(name))) {
+		free(x);
+		return send_error(api, conn, 500, "internal", "out of memory", NULL);
+	}
+	if (osh_req_exec_parse(r->body ? r->body : "", r->len, &x->req, &e) < 0) {
+		session_free(x);
+		return send_req_error(api, conn, &e);
+	}
+	osh_manager_exec_check(api->o.manager, &r->caller, name, &x->req, &a);
+	if (a.body) {
+		session_free(x);
+		return send_answer(api, conn, &a);
+	}
+	x->api = api;
+	x->caller = r->caller;
+	resp = MHD_create_response_for_upgrade(exec_upgraded, x);
+	if (!resp) {
+		session_free(x);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, EXEC_PROTOCOL);
+	osh_manager_count_request(api->o.manager, 101);
+	ok = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+	MHD_destroy_response(resp);
+	if (ok != MHD_YES)
+		session_free(x);
+	return ok;
+}
+
+/* ---- routing ------------------------------------------------------------------------------ */
+
+/* Splits "/v1/sandboxes/NAME/REST" into NAME and REST ("" when absent); false if the path is
+ * not under /v1/sandboxes/. */
+static bool split_sandbox_path(const char *url, char *name, size_t nsize, const char **rest)
+{
+	const char *p = url + strlen("/v1/sandboxes/"), *slash;
+	size_t n;
+
+	if (strncmp(url, "/v1/sandboxes/", strlen("/v1/sandboxes/")))
+		return false;
+	slash = strchr(p, '/');
+	n = slash ? (size_t)(slash - p) : strlen(p);
+	if (!n || n >= nsize)
+		return false;
+	memcpy(name, p, n);
+	name[n] = '\0';
+	*rest = slash ? slash : "";
+	return true;
+}
+
+static enum MHD_Result method_not_allowed(struct osh_api *api, struct MHD_Connection *conn,
+					  const char *method, const char *url)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "%s is not allowed on %.400s", method, url);
+	return send_error(api, conn, 405, "method-not-allowed", msg, NULL);
+}
+
+static bool is(const char *method, const char *want)
+{
+	return !strcmp(method, want);
+}
+
+static enum MHD_Result route(struct osh_api *api, struct MHD_Connection *conn, const char *url,
+			     const char *method, struct req *r)
+{
+	struct osh_manager *m = api->o.manager;
+	struct osh_api_err e = { 0 };
+	struct osh_answer a = { 0 };
+	const char *body = r->body ? r->body : "", *rest;
+	char name[128];
+
+	if (!strcmp(url, "/metrics")) {
+		char *text = NULL;
+
+		if (!is(method, "GET"))
+			return method_not_allowed(api, conn, method, url);
+		if (osh_manager_metrics(m, &text) < 0)
+			return send_error(api, conn, 500, "internal", "rendering metrics", NULL);
+		osh_manager_count_request(m, 200);
+		return send_text(conn, 200, text, strlen(text), "text/plain; version=0.0.4");
+	}
+	if (!strcmp(url, "/v1/status")) {
+		if (!is(method, "GET"))
+			return method_not_allowed(api, conn, method, url);
+		osh_manager_status(m, &a);
+		return send_answer(api, conn, &a);
+	}
+	if (!strcmp(url, "/v1/events")) {
+		if (!is(method, "GET"))
+			return method_not_allowed(api, conn, method, url);
+		return route_events(api, conn, r);
+	}
+	if (!strcmp(url, "/v1/sandboxes")) {
+		if (is(method, "GET")) {
+			osh_manager_sandbox_list(m, &r->caller, &a);
+		} else if (is(method, "POST")) {
+			struct osh_req_create q = { 0 };
+
+			if (osh_req_create_parse(body, r->len, &q, &e) < 0)
+				return send_req_error(api, conn, &e);
+			osh_manager_sandbox_create(m, &r->caller, &q, &a);
+			osh_req_create_free(&q);
+		} else {
+			return method_not_allowed(api, conn, method, url);
+		}
+		return send_answer(api, conn, &a);
+	}
+	if (split_sandbox_path(url, name, sizeof(name), &rest) && osh_api_name_valid(name)) {
+		if (!*rest) {
+			if (is(method, "GET"))
+				osh_manager_sandbox_get(m, &r->caller, name, &a);
+			else if (is(method, "DELETE"))
+				osh_manager_sandbox_delete(m, &r->caller, name, &a);
+			else
+				return method_not_allowed(api, conn, method, url);
+			return send_answer(api, conn, &a);
+		}
+		if (!strcmp(rest, "/exec")) {
+			if (!is(method, "POST"))
+				return method_not_allowed(api, conn, method, url);
+			return route_exec(api, conn, r, name);
+		}
+		if (!strcmp(rest, "/policy")) {
+			if (is(method, "GET")) {
+				long long rev = 0;
+
+				if (!parse_ll(MHD_lookup_connection_value(
+						  conn, MHD_GET_ARGUMENT_KIND, "rev"),
+					      1, &rev))
+					return send_error(api, conn, 400, "bad-request",
+							  "rev: expected a revision number >= 1",
+							  "rev");
+				osh_manager_policy_get(m, &r->caller, name, rev, &a);
+			} else if (is(method, "PUT")) {
+				struct osh_req_policy_set q = { 0 };
+
+				if (osh_req_policy_set_parse(body, r->len, &q, &e) < 0)
+					return send_req_error(api, conn, &e);
+				osh_manager_policy_set(m, &r->caller, name, &q, &a);
+				osh_req_policy_set_free(&q);
+			} else if (is(method, "PATCH")) {
+				struct osh_req_policy_update q = { 0 };
+
+				if (osh_req_policy_update_parse(body, r->len, &q, &e) < 0)
+					return send_req_error(api, conn, &e);
+				osh_manager_policy_update(m, &r->caller, name, &q, &a);
+				osh_req_policy_update_free(&q);
+			} else {
+				return method_not_allowed(api, conn, method, url);
+			}
+			return send_answer(api, conn, &a);
+		}
+		if (!strcmp(rest, "/policy/revisions")) {
+			if (!is(method, "GET"))
+				return method_not_allowed(api, conn, method, url);
+			osh_manager_policy_list(m, &r->caller, name, &a);
+			return send_answer(api, conn, &a);
+		}
+	}
+	{
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "no route %.400s (see docs/api.md)", url);
+		return send_error(api, conn, 404, "not-found", msg, NULL);
+	}
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **con_cls)
+{
+	struct osh_api *api = cls;
+	struct req *r = *con_cls;
+	const char *ctype;
+
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		r->fd = -1;
+		*con_cls = r;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (r->too_large || r->len + n > OSH_API_BODY_MAX) {
+			r->too_large = true;
+			return MHD_YES;
+		}
+		char *b = realloc(r->body, r->len + n + 1);
+
+		if (!b)
+			return MHD_NO;
+		memcpy(b + r->len, upload_data, n);
+		r->body = b;
+		r->len += n;
+		r->body[r->len] = '\0';
+		return MHD_YES;
+	}
+	if (peer_caller(api, conn, r) < 0)
+		return send_error(api, conn, 403, "forbidden", "the peer's credentials are unknown",
+				  NULL);
+	if (r->too_large)
+		return send_error(api, conn, 413, "too-large", "the request body is over 1 MiB",
+				  NULL);
+	ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (r->len && (!ctype || strncasecmp(ctype, JSON, strlen(JSON))))
+		return send_error(api, conn, 415, "bad-content-type",
+				  "request bodies are application/json", NULL);
+	return route(api, conn, url, method, r);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct req *r = *con_cls;
+
+	if (r) {
+		free(r->body);
+		free(r);
+	}
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "<4>oshd: warning: http: ");
+	vfprintf(stderr, fmt, ap);
+}
+
+int osh_api_start(const struct osh_api_opts *o, struct osh_api **ret, char **ret_err)
+{
+	struct osh_api *api = calloc(1, sizeof(*api));
+
+	*ret_err = NULL;
+	if (!api)
+		return -ENOMEM;
+	api->o = *o;
+	api->mhd = MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_UPGRADE |
+		MHD_USE_ERROR_LOG | MHD_USE_POLL,
+	    0, NULL, NULL, handle, api, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, api,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)o->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
+	    completed, api, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)300, MHD_OPTION_END);
+	if (!api->mhd) {
+		if (asprintf(ret_err, "the HTTP server did not start (libmicrohttpd)") < 0)
+			*ret_err = NULL;
+		free(api);
+		return -EIO;
+	}
+	*ret = api;
+	return 0;
+}
+
+void osh_api_stop(struct osh_api *api)
+{
+	if (!api)
+		return;
+	atomic_store(&api->stopping, true);
+	MHD_stop_daemon(api->mhd);
+	free(api);
+}
+
+int osh_api_listen_unix(const char *path, mode_t mode, gid_t group, bool group_set, char **ret_err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	*ret_err = NULL;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		if (asprintf(ret_err, "socket path %s: too long", path) < 0)
+			*ret_err = NULL;
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* A socket file that accepts belongs to a running daemon; one that refuses is stale. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(fd);
+		if (asprintf(ret_err, "%s: another oshd answers there", path) < 0)
+			*ret_err = NULL;
+		return -EADDRINUSE;
+	}
+	close(fd);
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Created with no access at all, then opened up: never briefly wider than asked. */
+	{
+		mode_t old = umask(0777);
+
+		r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+		umask(old);
+	}
+	if (r < 0 || (group_set && chown(path, 0, group) < 0) || chmod(path, mode) < 0 ||
+	    listen(fd, 128) < 0) {
+		r = -errno;
+		if (asprintf(ret_err, "%s: %s", path, strerror(-r)) < 0)
+			*ret_err = NULL;
+		close(fd);
+		return r;
+	}
+	return fd;
+}

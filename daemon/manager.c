@@ -1,0 +1,1309 @@
+// SPDX-License-Identifier: Apache-2.0
+// The sandbox manager: keeps the store and the kernel in step. Order of every change:
+// validate and compile (nothing touched yet) → store the revision as pending → apply to the
+// kernel → mark it applied. A crash between the steps leaves a pending revision that start-up
+// applies again, so store and kernel agree after any crash (docs/api.md, docs/arch-daemon.md).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "manager.h"
+#include "metrics.h"
+#include "policy-update.h"
+#include "policy.h"
+#include "prover.h"
+#include "sandbox.h"
+#include "store.h"
+#include "version.h"
+
+#define REQUEST_SOURCE "<request>"
+#define UPDATE_SOURCE  "<update>"
+#define DEFAULT_PATH   "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct mgr_sb {
+	struct mgr_sb *next;
+	int64_t id;
+	char *name;
+	char *workdir;
+	char *cgroup;
+	uid_t owner;
+	bool ephemeral;
+	int64_t created;
+	uint64_t cgroup_id;
+	struct osh_sandbox *sb;	   /* NULL when gone or not adoptable */
+	char *error;		   /* why sb is NULL although the sandbox is not gone */
+	struct osh_policy *policy; /* the applied policy */
+	int64_t rev;
+	char hash[80];
+	unsigned int execs; /* commands started through the API and not yet reaped */
+};
+
+struct osh_manager {
+	struct osh_manager_opts o;
+	char *bpffs_root;
+	/* lock serialises operations (which may take the kernel some milliseconds); ids_lock only
+	 * guards the list links and names for the engine's event threads, which must never wait
+	 * for an operation: destroying a sandbox drains its events under lock. */
+	pthread_mutex_t lock;
+	pthread_mutex_t ids_lock;
+	struct mgr_sb *list;
+	time_t started;
+	/* OSHD_FAULT: a crash point for the restart tests ("policy-stored", "policy-flipped"):
+	 * oshd SIGKILLs itself there, so the crash windows are tested, not hoped for. */
+	const char *fault;
+};
+
+struct osh_exec {
+	int64_t sandbox_id;
+	pid_t pid;
+	int pidfd;
+};
+
+static void fault_point(const struct osh_manager *m, const char *where)
+{
+	if (m->fault && !strcmp(m->fault, where)) {
+		fprintf(stderr, "<4>oshd: warning: OSHD_FAULT=%s: killing myself\n", where);
+		raise(SIGKILL);
+	}
+}
+
+static void logf_(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(int prio, const char *fmt, ...)
+{
+	va_list ap;
+	static const char *const level[] = { [LOG_ERR] = "error",
+					     [LOG_WARNING] = "warning",
+					     [LOG_NOTICE] = "notice",
+					     [LOG_INFO] = "info" };
+
+	/* systemd's journal reads the <N> prefix as the priority */
+	fprintf(stderr, "<%d>oshd: %s: ", prio, level[prio] ? level[prio] : "info");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- answers ------------------------------------------------------------------------------ */
+
+void osh_answer_error(struct osh_answer *a, unsigned int status, const char *code, const char *fmt,
+		      ...)
+{
+	char msg[1024];
+	va_list ap;
+	cJSON *err;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	a->status = status;
+	a->body = cJSON_CreateObject();
+	err = cJSON_AddObjectToObject(a->body, "error");
+	cJSON_AddStringToObject(err, "code", code);
+	cJSON_AddStringToObject(err, "message", msg);
+}
+
+static void answer_oom(struct osh_answer *a)
+{
+	cJSON_Delete(a->body);
+	osh_answer_error(a, 500, "internal", "out of memory");
+}
+
+static void answer_sandbox_error(struct osh_answer *a, int r, const struct osh_sandbox_error *e)
+{
+	char msg[PATH_MAX + 300];
+
+	osh_sandbox_error_format(e, msg, sizeof(msg));
+	/* The kernel refusing a mechanism is not osh failing: say so, `oshctl doctor` says more. */
+	if (r == -EPERM || r == -EOPNOTSUPP || r == -ENOSYS || r == -EACCES)
+		osh_answer_error(a, 503, "kernel", "%s", msg);
+	else
+		osh_answer_error(a, 500, "internal", "%s", msg);
+}
+
+static void time_rfc3339(int64_t t, char buf[32])
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void add_time(cJSON *o, const char *key, int64_t t)
+{
+	char buf[32];
+
+	time_rfc3339(t, buf);
+	cJSON_AddStringToObject(o, key, buf);
+}
+
+/* ---- sandboxes in memory ------------------------------------------------------------------ */
+
+static struct mgr_sb *find(struct osh_manager *m, const char *name)
+{
+	for (struct mgr_sb *s = m->list; s; s = s->next)
+		if (!strcmp(s->name, name))
+			return s;
+	return NULL;
+}
+
+static struct mgr_sb *find_id(struct osh_manager *m, int64_t id)
+{
+	for (struct mgr_sb *s = m->list; s; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+static void link_sb(struct osh_manager *m, struct mgr_sb *s)
+{
+	pthread_mutex_lock(&m->ids_lock);
+	s->next = m->list;
+	m->list = s;
+	pthread_mutex_unlock(&m->ids_lock);
+}
+
+static void unlink_sb(struct osh_manager *m, struct mgr_sb *s)
+{
+	pthread_mutex_lock(&m->ids_lock);
+	for (struct mgr_sb **p = &m->list; *p; p = &(*p)->next)
+		if (*p == s) {
+			*p = s->next;
+			break;
+		}
+	pthread_mutex_unlock(&m->ids_lock);
+}
+
+static void mgr_sb_free(struct mgr_sb *s)
+{
+	if (!s)
+		return;
+	osh_policy_free(s->policy);
+	free(s->error);
+	free(s->cgroup);
+	free(s->workdir);
+	free(s->name);
+	free(s);
+}
+
+static bool may_see(const struct osh_caller *c, const struct mgr_sb *s)
+{
+	return c->admin || c->uid == s->owner;
+}
+
+/* Finds name for caller c, or fills a 404/403 answer and returns NULL. */
+static struct mgr_sb *lookup(struct osh_manager *m, const struct osh_caller *c, const char *name,
+			     struct osh_answer *a)
+{
+	struct mgr_sb *s = find(m, name);
+
+	if (!s) {
+		osh_answer_error(a, 404, "not-found", "no sandbox named '%s'", name);
+		return NULL;
+	}
+	if (!may_see(c, s)) {
+		osh_answer_error(a, 403, "forbidden",
+				 "sandbox '%s' belongs to another user (uid %u); only its owner, "
+				 "root and the admin group may use it",
+				 name, (unsigned)s->owner);
+		return NULL;
+	}
+	return s;
+}
+
+static const char *status_of(const struct mgr_sb *s, int *ret_nprocs)
+{
+	int n = 0;
+
+	*ret_nprocs = 0;
+	if (!s->sb)
+		return s->error ? "unmanaged" : "gone";
+	n = osh_sandbox_nprocs(s->sb);
+	*ret_nprocs = n > 0 ? n : 0;
+	return n > 0 ? "running" : "idle";
+}
+
+static cJSON *strv_json(const struct osh_strv *v)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (size_t i = 0; v && i < v->n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(v->v[i]));
+	return a;
+}
+
+static cJSON *sandbox_json(const struct mgr_sb *s)
+{
+	cJSON *o = cJSON_CreateObject(), *mech;
+	int nprocs;
+	const char *st = status_of(s, &nprocs);
+
+	if (!o)
+		return NULL;
+	cJSON_AddNumberToObject(o, "id", (double)s->id);
+	cJSON_AddStringToObject(o, "name", s->name);
+	cJSON_AddNumberToObject(o, "owner_uid", s->owner);
+	cJSON_AddStringToObject(o, "status", st);
+	add_time(o, "created", s->created);
+	cJSON_AddStringToObject(o, "cgroup", s->cgroup);
+	cJSON_AddStringToObject(o, "workdir", s->workdir);
+	cJSON_AddBoolToObject(o, "ephemeral", s->ephemeral);
+	mech = cJSON_AddArrayToObject(o, "mechanisms");
+	if (s->sb) {
+		unsigned int bits = osh_sandbox_mechanisms(s->sb);
+
+		for (unsigned int b = 1; b && b <= bits; b <<= 1)
+			if (bits & b)
+				cJSON_AddItemToArray(mech,
+						     cJSON_CreateString(osh_mechanism_name(b)));
+		cJSON_AddNumberToObject(o, "landlock_abi", osh_sandbox_landlock_abi(s->sb));
+	}
+	cJSON_AddNumberToObject(o, "revision", (double)s->rev);
+	cJSON_AddStringToObject(o, "policy_hash", s->hash);
+	cJSON_AddNumberToObject(o, "processes", nprocs);
+	cJSON_AddItemToObject(o, "warnings", strv_json(s->sb ? osh_sandbox_warnings(s->sb) : NULL));
+	cJSON_AddItemToObject(o, "report", strv_json(s->sb ? osh_sandbox_report(s->sb) : NULL));
+	if (s->error)
+		cJSON_AddStringToObject(o, "error", s->error);
+	return o;
+}
+
+/* ---- events ------------------------------------------------------------------------------- */
+
+/* The sandbox an engine event belongs to; copies its name (events outlive nothing here). */
+static bool event_sandbox(struct osh_manager *m, uint64_t cgroup_id, char *name, size_t size,
+			  int64_t *ret_id)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&m->ids_lock);
+	for (struct mgr_sb *s = m->list; s; s = s->next)
+		if (s->cgroup_id == cgroup_id) {
+			snprintf(name, size, "%s", s->name);
+			*ret_id = s->id;
+			found = true;
+			break;
+		}
+	pthread_mutex_unlock(&m->ids_lock);
+	return found;
+}
+
+static void on_net_event(const struct osh_net_event_info *ev, void *ctx)
+{
+	struct osh_manager *m = ctx;
+	char name[128] = "";
+	int64_t id = 0;
+	struct timespec ts;
+
+	if (!m->o.events)
+		return;
+	event_sandbox(m, ev->cgroup_id, name, sizeof(name), &id);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	osh_events_add(m->o.events,
+		       &(struct osh_event){ .time_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec,
+					    .sandbox = name[0] ? name : NULL,
+					    .sandbox_id = id,
+					    .kind = ev->kind,
+					    .decision = ev->decision,
+					    .pid = ev->pid,
+					    .uid = (int)ev->uid,
+					    .comm = ev->comm,
+					    .exe = ev->exe,
+					    .operation = ev->operation,
+					    .target = ev->target,
+					    .host = ev->host,
+					    .closest = ev->closest,
+					    .hint = ev->hint,
+					    .message = ev->line });
+}
+
+static void on_fs_event(const struct osh_fs_event *ev, void *ctx)
+{
+	struct osh_manager *m = ctx;
+	char name[128] = "", comm[sizeof(ev->comm) + 1], target[sizeof(ev->name) + 1];
+	char *line = NULL;
+	int64_t id = 0;
+	struct timespec ts;
+
+	if (!m->o.events)
+		return;
+	event_sandbox(m, ev->sandbox, name, sizeof(name), &id);
+	snprintf(comm, sizeof(comm), "%.*s", (int)sizeof(ev->comm), ev->comm);
+	snprintf(target, sizeof(target), "%.*s", (int)sizeof(ev->name), ev->name);
+	if (osh_fs_event_format(ev, &line) < 0)
+		line = NULL;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	osh_events_add(m->o.events,
+		       &(struct osh_event){ .time_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec,
+					    .sandbox = name[0] ? name : NULL,
+					    .sandbox_id = id,
+					    .kind = "fs",
+					    .decision = "deny",
+					    .pid = (int)ev->pid,
+					    .uid = (int)ev->uid,
+					    .comm = comm,
+					    .operation = osh_fs_op_name(ev->op),
+					    .target = target,
+					    .message = line });
+	free(line);
+}
+
+bool osh_manager_event_visible(struct osh_manager *m, const struct osh_caller *c,
+			       const char *event_json)
+{
+	cJSON *ev, *id;
+	bool ok = false;
+
+	if (c->admin)
+		return true;
+	/* By id, not name: a name can be reused by another user after a delete, and the old
+	 * sandbox's events must not become the new owner's. */
+	ev = cJSON_Parse(event_json);
+	id = cJSON_GetObjectItemCaseSensitive(ev, "sandbox_id");
+	if (cJSON_IsNumber(id)) {
+		pthread_mutex_lock(&m->ids_lock);
+		for (struct mgr_sb *s = m->list; s; s = s->next)
+			if (s->id == (int64_t)id->valuedouble) {
+				ok = may_see(c, s);
+				break;
+			}
+		pthread_mutex_unlock(&m->ids_lock);
+	}
+	cJSON_Delete(ev);
+	return ok;
+}
+
+void osh_manager_events_check(struct osh_manager *m, const struct osh_caller *c, const char *name,
+			      struct osh_answer *ret)
+{
+	pthread_mutex_lock(&m->lock);
+	ret->status = 200;
+	ret->body = NULL;
+	if (name)
+		lookup(m, c, name, ret);
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- policies ----------------------------------------------------------------------------- */
+
+static void answer_diags(struct osh_answer *a, struct osh_diag_list *diags, int r)
+{
+	cJSON *err, *arr;
+
+	if (r == -EINVAL)
+		osh_answer_error(a, 400, "invalid-policy", "the policy does not validate (%zu %s)",
+				 diags->n, diags->n == 1 ? "problem" : "problems");
+	else
+		osh_answer_error(a, r == -ENOMEM ? 500 : 400,
+				 r == -ENOMEM ? "internal" : "invalid-policy",
+				 "the policy could not be read: %s", strerror(-r));
+	err = cJSON_GetObjectItemCaseSensitive(a->body, "error");
+	arr = cJSON_AddArrayToObject(err, "diagnostics");
+	for (size_t i = 0; i < diags->n; i++) {
+		char *text = NULL;
+
+		if (osh_diag_format(&diags->items[i], &text) == 0)
+			cJSON_AddItemToArray(arr, cJSON_CreateString(text));
+		free(text);
+	}
+	osh_diag_list_clear(diags);
+}
+
+/* Parses and compiles text; on failure fills a and returns NULL. */
+static struct osh_policy *policy_load(const char *source, const char *text, size_t len,
+				      enum osh_policy_format fmt, struct osh_answer *a)
+{
+	struct osh_diag_list diags = { 0 };
+	struct osh_policy *p = NULL;
+	struct osh_policy_image *img = NULL;
+	int r = osh_policy_parse_buffer(source, text, len, fmt, &p, &diags);
+
+	if (r < 0) {
+		answer_diags(a, &diags, r);
+		return NULL;
+	}
+	osh_diag_list_clear(&diags);
+	/* Compile now, so a policy the kernel maps cannot hold is refused before it is stored. */
+	r = osh_policy_compile(p, &img);
+	osh_policy_image_free(img);
+	if (r < 0) {
+		osh_answer_error(a, r == -E2BIG ? 400 : 500,
+				 r == -E2BIG ? "invalid-policy" : "internal",
+				 r == -E2BIG ? "the policy exceeds the kernel maps' limits (%s)"
+					     : "compiling the policy: %s",
+				 strerror(-r));
+		osh_policy_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static int policy_hash(const struct osh_policy *p, char *buf, size_t size)
+{
+	char hex[65];
+	int r = osh_policy_revision(p, hex);
+
+	if (r < 0)
+		return r;
+	snprintf(buf, size, "sha256:%s", hex);
+	return 0;
+}
+
+/* The prover gate, when configured: refuses a change that adds unaccepted findings. */
+static bool gate_refuses(struct osh_manager *m, const struct osh_policy *old,
+			 const struct osh_policy *new_, struct osh_answer *a)
+{
+	size_t n = 0;
+	int r;
+
+	if (!m->o.gate_registry)
+		return false;
+	r = osh_prover_gate_change(old, new_, m->o.gate_registry, NULL, m->o.gate_accepted, &n);
+	if (r < 0) {
+		osh_answer_error(a, 500, "internal", "the prover failed: %s", strerror(-r));
+		return true;
+	}
+	if (n) {
+		osh_answer_error(
+		    a, 409, "prover-findings",
+		    "the change adds %zu unaccepted prover findings; run `oshctl policy "
+		    "prove NEW --against OLD` to see them, or accept them",
+		    n);
+		return true;
+	}
+	return false;
+}
+
+/* Which identity the commands of a sandbox created by c run as: a non-admin's commands run as
+ * that user unless the policy says `sandbox`; it may not name another user. */
+static int identity_for(const struct osh_caller *c, const struct osh_policy *p,
+			struct osh_sandbox_config *cfg, struct osh_answer *a)
+{
+	const struct osh_ident *u = &p->process.run_as_user, *g = &p->process.run_as_group;
+	struct passwd *pw;
+
+	if (c->admin)
+		return 0;
+	if (u->kind == OSH_IDENT_ID && u->id != c->uid) {
+		osh_answer_error(a, 403, "forbidden",
+				 "process.run_as_user %u: only root and the admin group may run "
+				 "sandboxes as another user",
+				 u->id);
+		return -EPERM;
+	}
+	if (g->kind == OSH_IDENT_ID && g->id != c->gid) {
+		osh_answer_error(a, 403, "forbidden",
+				 "process.run_as_group %u: only root and the admin group may run "
+				 "sandboxes as another group",
+				 g->id);
+		return -EPERM;
+	}
+	if (u->kind == OSH_IDENT_UNSET) {
+		cfg->run_as_user = (struct osh_ident){ .kind = OSH_IDENT_ID, .id = c->uid };
+		pw = getpwuid(c->uid);
+		if (g->kind == OSH_IDENT_UNSET)
+			cfg->run_as_group = (struct osh_ident){ .kind = OSH_IDENT_ID,
+								.id = pw ? pw->pw_gid : c->gid };
+	}
+	return 0;
+}
+
+static int config_build(struct osh_manager *m, const struct mgr_sb *s, uid_t owner, bool admin,
+			const struct osh_policy *p, struct osh_sandbox_config *cfg,
+			struct osh_answer *a)
+{
+	struct osh_sandbox_error e;
+	struct osh_caller c = { .uid = owner, .admin = admin };
+	struct passwd *pw;
+	int r;
+
+	osh_sandbox_config_init(cfg);
+	if ((r = osh_sandbox_config_from_policy(p, cfg, &e)) < 0) {
+		answer_sandbox_error(a, r, &e);
+		return r;
+	}
+	pw = getpwuid(owner);
+	c.gid = pw ? pw->pw_gid : (gid_t)owner;
+	if ((r = identity_for(&c, p, cfg, a)) < 0)
+		return r;
+	cfg->name = strdup(s->name);
+	cfg->workdir = strdup(s->workdir);
+	cfg->bpffs_root = m->bpffs_root;
+	cfg->fs_event_fn = on_fs_event;
+	cfg->fs_event_ctx = m;
+	cfg->net_event_fn = on_net_event;
+	cfg->net_event_ctx = m;
+	if (!cfg->name || !cfg->workdir) {
+		osh_answer_error(a, 500, "internal", "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static uint64_t cgroup_id_of(const char *path)
+{
+	struct stat st;
+
+	return path && stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/* ---- operations --------------------------------------------------------------------------- */
+
+static bool owner_is_admin(uid_t uid)
+{
+	/* Admin rights at creation decide the identity rules; recomputed the same way on
+	 * adoption. Only root counts here: group membership can change between restarts and
+	 * must not widen what a sandbox was created with. */
+	return uid == 0;
+}
+
+void osh_manager_sandbox_create(struct osh_manager *m, const struct osh_caller *c,
+				const struct osh_req_create *req, struct osh_answer *ret)
+{
+	struct osh_sandbox_config cfg;
+	struct osh_sandbox_error e;
+	struct osh_store_sandbox row = { 0 };
+	struct osh_store_revision rev = { 0 };
+	struct mgr_sb *s = NULL;
+	struct osh_policy *p = NULL;
+	char *canon = NULL, *err = NULL;
+	struct passwd *pw;
+	int r;
+
+	osh_sandbox_config_init(&cfg);
+	if (!osh_api_name_valid(req->name)) {
+		osh_answer_error(ret, 400, "bad-request",
+				 "name '%s': expected 1-63 of a-z 0-9 . _ - starting with a letter "
+				 "or digit",
+				 req->name);
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	if (find(m, req->name)) {
+		osh_answer_error(ret, 409, "exists", "a sandbox named '%s' exists", req->name);
+		goto out;
+	}
+	if (!(p = policy_load(REQUEST_SOURCE, req->policy, strlen(req->policy),
+			      OSH_POLICY_FORMAT_AUTO, ret)))
+		goto out;
+	if (gate_refuses(m, NULL, p, ret))
+		goto out;
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->name = strdup(req->name)))
+		goto oom;
+	s->owner = c->uid;
+	s->ephemeral = req->ephemeral;
+	if (req->workdir)
+		s->workdir = strdup(req->workdir);
+	else
+		s->workdir = strdup((pw = getpwuid(c->uid)) && pw->pw_dir ? pw->pw_dir : "/");
+	if (!s->workdir)
+		goto oom;
+	if (config_build(m, s, c->uid, c->admin, p, &cfg, ret) < 0)
+		goto out;
+	if (policy_hash(p, s->hash, sizeof(s->hash)) < 0 ||
+	    osh_policy_dump(p, OSH_POLICY_FORMAT_YAML, &canon) < 0)
+		goto oom;
+
+	/* Stored first, as pending: a crash after this point is repaired at start-up. */
+	row = (struct osh_store_sandbox){ .name = s->name,
+					  .cgroup = "",
+					  .workdir = s->workdir,
+					  .owner_uid = s->owner,
+					  .status = OSH_SB_IDLE,
+					  .ephemeral = s->ephemeral };
+	rev = (struct osh_store_revision){ .hash = s->hash,
+					   .policy = canon,
+					   .author_uid = c->uid,
+					   .reason = req->reason ? req->reason : "" };
+	r = osh_store_sandbox_create(m->o.store, &row, &rev, &err);
+	if (r == -EEXIST) {
+		osh_answer_error(ret, 409, "exists", "a sandbox named '%s' exists", req->name);
+		goto out;
+	}
+	if (r < 0) {
+		osh_answer_error(ret, 500, "internal", "store: %s", err ? err : strerror(-r));
+		goto out;
+	}
+	s->id = row.id;
+	s->created = row.created;
+	r = osh_sandbox_create(&cfg, &s->sb, &e);
+	if (r < 0) {
+		osh_store_sandbox_delete(m->o.store, s->id);
+		answer_sandbox_error(ret, r, &e);
+		goto out;
+	}
+	osh_store_revision_applied(m->o.store, s->id, rev.rev);
+	s->rev = rev.rev;
+	s->cgroup = strdup(osh_sandbox_cgroup_path(s->sb));
+	s->cgroup_id = cgroup_id_of(s->cgroup);
+	s->policy = p;
+	p = NULL;
+	if (!s->cgroup)
+		goto oom;
+	link_sb(m, s);
+	logf_(LOG_INFO, "sandbox %s created by uid %u (revision 1, %s)", s->name, (unsigned)c->uid,
+	      s->hash);
+	ret->status = 201;
+	ret->body = sandbox_json(s);
+	s = NULL;
+	if (!ret->body)
+		answer_oom(ret);
+	goto out;
+oom:
+	answer_oom(ret);
+out:
+	pthread_mutex_unlock(&m->lock);
+	if (s && s->sb) {
+		osh_sandbox_destroy(s->sb, NULL);
+		osh_store_sandbox_delete(m->o.store, s->id);
+	}
+	mgr_sb_free(s);
+	osh_sandbox_config_free(&cfg);
+	osh_policy_free(p);
+	free(canon);
+	free(err);
+}
+
+void osh_manager_sandbox_list(struct osh_manager *m, const struct osh_caller *c,
+			      struct osh_answer *ret)
+{
+	cJSON *arr;
+
+	pthread_mutex_lock(&m->lock);
+	ret->status = 200;
+	ret->body = cJSON_CreateObject();
+	arr = cJSON_AddArrayToObject(ret->body, "sandboxes");
+	/* the list is newest first; answer in creation order */
+	for (struct mgr_sb *s = m->list; s; s = s->next)
+		if (may_see(c, s))
+			cJSON_InsertItemInArray(arr, 0, sandbox_json(s));
+	pthread_mutex_unlock(&m->lock);
+}
+
+void osh_manager_sandbox_get(struct osh_manager *m, const struct osh_caller *c, const char *name,
+			     struct osh_answer *ret)
+{
+	struct mgr_sb *s;
+
+	pthread_mutex_lock(&m->lock);
+	if ((s = lookup(m, c, name, ret))) {
+		ret->status = 200;
+		ret->body = sandbox_json(s);
+		if (!ret->body)
+			answer_oom(ret);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Removes s from kernel, store and memory. Called with m->lock held. */
+static int remove_sb(struct osh_manager *m, struct mgr_sb *s, struct osh_sandbox_error *e)
+{
+	int r = 0;
+
+	if (s->sb)
+		r = osh_sandbox_destroy(s->sb, e);
+	else
+		r = osh_sandbox_purge(m->bpffs_root, s->name, e);
+	s->sb = NULL;
+	if (r < 0 && r != -ENOENT)
+		return r;
+	osh_store_sandbox_delete(m->o.store, s->id);
+	unlink_sb(m, s);
+	mgr_sb_free(s);
+	return 0;
+}
+
+void osh_manager_sandbox_delete(struct osh_manager *m, const struct osh_caller *c, const char *name,
+				struct osh_answer *ret)
+{
+	struct osh_sandbox_error e = { 0 };
+	struct mgr_sb *s;
+	int r;
+
+	pthread_mutex_lock(&m->lock);
+	if ((s = lookup(m, c, name, ret))) {
+		r = remove_sb(m, s, &e);
+		if (r < 0) {
+			answer_sandbox_error(ret, r, &e);
+		} else {
+			logf_(LOG_INFO, "sandbox %s deleted by uid %u", name, (unsigned)c->uid);
+			ret->status = 200;
+			ret->body = cJSON_CreateObject();
+			cJSON_AddStringToObject(ret->body, "deleted", name);
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+static cJSON *revision_json(const struct osh_store_revision *r, bool with_policy)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(o, "rev", (double)r->rev);
+	cJSON_AddStringToObject(o, "hash", r->hash ? r->hash : "");
+	cJSON_AddNumberToObject(o, "author_uid", r->author_uid);
+	add_time(o, "created", r->created);
+	cJSON_AddStringToObject(o, "reason", r->reason ? r->reason : "");
+	if (with_policy)
+		cJSON_AddStringToObject(o, "policy", r->policy ? r->policy : "");
+	return o;
+}
+
+void osh_manager_policy_get(struct osh_manager *m, const struct osh_caller *c, const char *name,
+			    long long rev, struct osh_answer *ret)
+{
+	struct osh_store_revision r = { 0 };
+	struct mgr_sb *s;
+	int e;
+
+	pthread_mutex_lock(&m->lock);
+	if ((s = lookup(m, c, name, ret))) {
+		e = osh_store_revision_get(m->o.store, s->id, rev, &r);
+		if (e == -ENOENT) {
+			osh_answer_error(ret, 404, "not-found", "sandbox '%s' has no revision %lld",
+					 name, rev);
+		} else if (e < 0) {
+			osh_answer_error(ret, 500, "internal", "store: %s", strerror(-e));
+		} else {
+			ret->status = 200;
+			ret->body = revision_json(&r, true);
+		}
+		osh_store_revision_free(&r);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+void osh_manager_policy_list(struct osh_manager *m, const struct osh_caller *c, const char *name,
+			     struct osh_answer *ret)
+{
+	struct osh_store_revision *v = NULL;
+	size_t n = 0;
+	struct mgr_sb *s;
+	int e;
+
+	pthread_mutex_lock(&m->lock);
+	if ((s = lookup(m, c, name, ret))) {
+		e = osh_store_revision_list(m->o.store, s->id, &v, &n);
+		if (e < 0) {
+			osh_answer_error(ret, 500, "internal", "store: %s", strerror(-e));
+		} else {
+			cJSON *arr;
+
+			ret->status = 200;
+			ret->body = cJSON_CreateObject();
+			arr = cJSON_AddArrayToObject(ret->body, "revisions");
+			for (size_t i = 0; i < n; i++)
+				cJSON_AddItemToArray(arr, revision_json(&v[i], false));
+		}
+		for (size_t i = 0; i < n; i++)
+			osh_store_revision_free(&v[i]);
+		free(v);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Replaces s's policy with p (taken). Called with m->lock held. */
+static void policy_apply(struct osh_manager *m, const struct osh_caller *c, struct mgr_sb *s,
+			 struct osh_policy *p, const char *reason, struct osh_answer *ret)
+{
+	struct osh_policy_diff *d = NULL;
+	struct osh_store_revision rev = { 0 };
+	struct osh_strv warnings = { 0 };
+	struct osh_sandbox_error e;
+	char hash[80], *canon = NULL, *err = NULL;
+	double t0 = now_seconds();
+	int r;
+
+	if (!s->sb) {
+		osh_answer_error(ret, 409, "gone",
+				 "sandbox '%s' is %s; only get and delete work on it%s%s", s->name,
+				 s->error ? "not managed" : "gone", s->error ? ": " : "",
+				 s->error ? s->error : "");
+		goto out;
+	}
+	if (osh_policy_diff(s->policy, p, &d) < 0)
+		goto oom;
+	if (d->n_static) {
+		cJSON *fields;
+
+		osh_answer_error(ret, 409, "static-change",
+				 "the change touches static sections, which need a new sandbox");
+		fields = cJSON_AddArrayToObject(
+		    cJSON_GetObjectItemCaseSensitive(ret->body, "error"), "fields");
+		for (size_t i = 0; i < d->n_changes; i++)
+			if (d->changes[i].is_static)
+				cJSON_AddItemToArray(fields,
+						     cJSON_CreateString(d->changes[i].section));
+		goto out;
+	}
+	if (policy_hash(p, hash, sizeof(hash)) < 0)
+		goto oom;
+	if (!strcmp(hash, s->hash)) {
+		struct osh_store_revision cur = { 0 };
+
+		if (osh_store_revision_get(m->o.store, s->id, 0, &cur) < 0) {
+			osh_answer_error(ret, 500, "internal", "store: reading revision %lld",
+					 (long long)s->rev);
+			goto out;
+		}
+		ret->status = 200;
+		ret->body = revision_json(&cur, false);
+		cJSON_AddBoolToObject(ret->body, "changed", false);
+		osh_store_revision_free(&cur);
+		goto out;
+	}
+	if (gate_refuses(m, s->policy, p, ret))
+		goto out;
+	if (osh_policy_dump(p, OSH_POLICY_FORMAT_YAML, &canon) < 0)
+		goto oom;
+	rev = (struct osh_store_revision){ .sandbox_id = s->id,
+					   .hash = hash,
+					   .policy = canon,
+					   .author_uid = c->uid,
+					   .reason = reason ? (char *)reason : "" };
+	r = osh_store_revision_add(m->o.store, &rev, &err);
+	if (r < 0) {
+		osh_answer_error(ret, 500, "internal", "store: %s", err ? err : strerror(-r));
+		goto out;
+	}
+	fault_point(m, "policy-stored");
+	r = osh_sandbox_net_policy_set(s->sb, p, &warnings, &e);
+	if (r < 0) {
+		/* The kernel still runs the old generation: drop the pending revision. */
+		osh_store_revision_abandon(m->o.store, s->id, rev.rev);
+		answer_sandbox_error(ret, r, &e);
+		goto out;
+	}
+	fault_point(m, "policy-flipped");
+	osh_store_revision_applied(m->o.store, s->id, rev.rev);
+	osh_policy_free(s->policy);
+	s->policy = p;
+	p = NULL;
+	s->rev = rev.rev;
+	snprintf(s->hash, sizeof(s->hash), "%s", hash);
+	if (m->o.metrics)
+		osh_metrics_observe_reload(m->o.metrics, now_seconds() - t0);
+	logf_(LOG_INFO, "sandbox %s: policy revision %lld applied (%s) by uid %u", s->name,
+	      (long long)rev.rev, hash, (unsigned)c->uid);
+	rev.policy = NULL;
+	ret->status = 200;
+	ret->body = revision_json(&rev, false);
+	cJSON_AddBoolToObject(ret->body, "changed", true);
+	cJSON_AddItemToObject(ret->body, "warnings", strv_json(&warnings));
+	goto out;
+oom:
+	answer_oom(ret);
+out:
+	osh_policy_diff_free(d);
+	osh_policy_free(p);
+	osh_strv_free(&warnings);
+	free(canon);
+	free(err);
+}
+
+void osh_manager_policy_set(struct osh_manager *m, const struct osh_caller *c, const char *name,
+			    const struct osh_req_policy_set *req, struct osh_answer *ret)
+{
+	struct mgr_sb *s;
+	struct osh_policy *p;
+
+	pthread_mutex_lock(&m->lock);
+	if ((s = lookup(m, c, name, ret)) &&
+	    (p = policy_load(REQUEST_SOURCE, req->policy, strlen(req->policy),
+			     OSH_POLICY_FORMAT_AUTO, ret)))
+		policy_apply(m, c, s, p, req->reason, ret);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void osh_manager_policy_update(struct osh_manager *m, const struct osh_caller *c, const char *name,
+			       const struct osh_req_policy_update *req, struct osh_answer *ret)
+{
+	struct osh_api_err err = { 0 };
+	char *cur = NULL, *next = NULL;
+	struct mgr_sb *s;
+	struct osh_policy *p;
+
+	pthread_mutex_lock(&m->lock);
+	if (!(s = lookup(m, c, name, ret)))
+		goto out;
+	if (!s->policy) {
+		osh_answer_error(ret, 409, "gone", "sandbox '%s' has no policy in force", name);
+		goto out;
+	}
+	if (osh_policy_dump(s->policy, OSH_POLICY_FORMAT_JSON, &cur) < 0) {
+		answer_oom(ret);
+		goto out;
+	}
+	if (osh_policy_update_apply(cur, req, &next, &err) < 0) {
+		bool internal = err.code && !strcmp(err.code, "internal");
+
+		osh_answer_error(ret, internal ? 500 : 400, err.code ? err.code : "bad-request",
+				 "%s: %s", err.field[0] ? err.field : "update", err.message);
+		cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(ret->body, "error"),
+					"field", err.field);
+		goto out;
+	}
+	if ((p = policy_load(UPDATE_SOURCE, next, strlen(next), OSH_POLICY_FORMAT_JSON, ret)))
+		policy_apply(m, c, s, p, req->reason, ret);
+out:
+	pthread_mutex_unlock(&m->lock);
+	free(cur);
+	free(next);
+}
+
+static void count_status(struct osh_manager *m, unsigned int by_status[3])
+{
+	by_status[0] = by_status[1] = by_status[2] = 0;
+	for (struct mgr_sb *s = m->list; s; s = s->next) {
+		int n;
+		const char *st = status_of(s, &n);
+
+		by_status[!strcmp(st, "running") ? 0 : !strcmp(st, "idle") ? 1 : 2]++;
+	}
+}
+
+void osh_manager_status(struct osh_manager *m, struct osh_answer *ret)
+{
+	struct osh_events_stats es = { 0 };
+	unsigned int by[3];
+	cJSON *sb;
+
+	pthread_mutex_lock(&m->lock);
+	count_status(m, by);
+	pthread_mutex_unlock(&m->lock);
+	if (m->o.events)
+		osh_events_stats(m->o.events, &es);
+	ret->status = 200;
+	ret->body = cJSON_CreateObject();
+	cJSON_AddStringToObject(ret->body, "version", OSH_VERSION);
+	add_time(ret->body, "started", m->started);
+	sb = cJSON_AddObjectToObject(ret->body, "sandboxes");
+	cJSON_AddNumberToObject(sb, "running", by[0]);
+	cJSON_AddNumberToObject(sb, "idle", by[1]);
+	cJSON_AddNumberToObject(sb, "gone", by[2]);
+	cJSON_AddNumberToObject(ret->body, "events_last_id", (double)es.last_id);
+	cJSON_AddNumberToObject(ret->body, "events_dropped",
+				(double)(es.dropped_store + es.dropped_log));
+	cJSON_AddStringToObject(ret->body, "bpffs", m->bpffs_root);
+	cJSON_AddBoolToObject(ret->body, "prove_gate", m->o.gate_registry != NULL);
+}
+
+int osh_manager_metrics(struct osh_manager *m, char **ret_text)
+{
+	struct osh_events_stats es = { 0 };
+	unsigned int by[3];
+
+	pthread_mutex_lock(&m->lock);
+	count_status(m, by);
+	pthread_mutex_unlock(&m->lock);
+	if (m->o.events)
+		osh_events_stats(m->o.events, &es);
+	return osh_metrics_render(m->o.metrics, &es, by, ret_text);
+}
+
+void osh_manager_set_gate(struct osh_manager *m, const struct osh_prover_registry *registry,
+			  const struct osh_prover_accepted *accepted)
+{
+	pthread_mutex_lock(&m->lock);
+	m->o.gate_registry = registry;
+	m->o.gate_accepted = accepted;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void osh_manager_count_request(struct osh_manager *m, unsigned int status)
+{
+	if (m->o.metrics)
+		osh_metrics_count_request(m->o.metrics, status);
+}
+
+/* ---- exec --------------------------------------------------------------------------------- */
+
+void osh_manager_exec_check(struct osh_manager *m, const struct osh_caller *c, const char *name,
+			    const struct osh_req_exec *req, struct osh_answer *ret)
+{
+	struct mgr_sb *s;
+
+	pthread_mutex_lock(&m->lock);
+	ret->status = 0;
+	if ((s = lookup(m, c, name, ret)) && !s->sb)
+		osh_answer_error(ret, 409, "gone", "sandbox '%s' is %s; nothing can run in it",
+				 name, s->error ? "not managed" : "gone");
+	pthread_mutex_unlock(&m->lock);
+}
+
+int osh_manager_exec_start(struct osh_manager *m, const struct osh_caller *c, const char *name,
+			   const struct osh_req_exec *req, const int stdio[3],
+			   struct osh_exec **ret_exec, int *ret_status, char **ret_err)
+{
+	struct osh_answer a = { 0 };
+	struct osh_sandbox_error e = { 0 };
+	struct osh_exec *x = calloc(1, sizeof(*x));
+	char home[PATH_MAX + 8];
+	struct passwd *pw;
+	struct mgr_sb *s;
+	int r;
+
+	*ret_status = 125;
+	*ret_err = NULL;
+	if (!x)
+		return -ENOMEM;
+	pthread_mutex_lock(&m->lock);
+	if (!(s = lookup(m, c, name, &a)) || !s->sb) {
+		cJSON *msg = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(a.body, "error"), "message");
+
+		*ret_err = strdup(cJSON_IsString(msg) ? msg->valuestring : "sandbox is gone");
+		cJSON_Delete(a.body);
+		pthread_mutex_unlock(&m->lock);
+		free(x);
+		return -ENOENT;
+	}
+	pw = getpwuid(s->owner);
+	snprintf(home, sizeof(home), "HOME=%s", pw && pw->pw_dir ? pw->pw_dir : "/");
+	{
+		char *const default_env[] = { DEFAULT_PATH, home, NULL };
+		struct osh_sandbox_exec_opts o = {
+			.envp = req->env ? req->env : default_env,
+			.workdir = req->workdir,
+			.stdio = { stdio[0], stdio[1], stdio[2] },
+			.new_session = true,
+		};
+
+		r = osh_sandbox_exec(s->sb, req->argv, &o, &x->pid, &x->pidfd, ret_status, &e);
+	}
+	if (r < 0) {
+		char msg[PATH_MAX + 300];
+
+		osh_sandbox_error_format(&e, msg, sizeof(msg));
+		*ret_err = strdup(msg);
+		pthread_mutex_unlock(&m->lock);
+		free(x);
+		return r;
+	}
+	s->execs++;
+	x->sandbox_id = s->id;
+	logf_(LOG_INFO, "sandbox %s: uid %u started pid %d (%s)", s->name, (unsigned)c->uid,
+	      (int)x->pid, req->argv[0]);
+	pthread_mutex_unlock(&m->lock);
+	*ret_exec = x;
+	return 0;
+}
+
+pid_t osh_exec_pid(const struct osh_exec *x)
+{
+	return x->pid;
+}
+
+int osh_exec_pidfd(const struct osh_exec *x)
+{
+	return x->pidfd;
+}
+
+int osh_manager_exec_finish(struct osh_manager *m, struct osh_exec *x)
+{
+	siginfo_t si = { 0 };
+	struct mgr_sb *s;
+	int status = 125;
+
+	while (waitid(P_PIDFD, (id_t)x->pidfd, &si, WEXITED) < 0 && errno == EINTR)
+		;
+	if (si.si_code == CLD_EXITED)
+		status = si.si_status;
+	else if (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)
+		status = 128 + si.si_status;
+	close(x->pidfd);
+	pthread_mutex_lock(&m->lock);
+	s = find_id(m, x->sandbox_id);
+	if (s && s->execs)
+		s->execs--;
+	/* An ephemeral sandbox lives as long as the commands started in it through the API. */
+	if (s && s->ephemeral && !s->execs) {
+		struct osh_sandbox_error e;
+
+		if (remove_sb(m, s, &e) < 0) {
+			char msg[PATH_MAX + 300];
+
+			osh_sandbox_error_format(&e, msg, sizeof(msg));
+			logf_(LOG_ERR, "removing ephemeral sandbox: %s", msg);
+		}
+	}
+	pthread_mutex_unlock(&m->lock);
+	free(x);
+	return status;
+}
+
+/* ---- start-up and shutdown ---------------------------------------------------------------- */
+
+/* Re-adopts one stored sandbox. Called with m->lock held. */
+static void adopt_one(struct osh_manager *m, const struct osh_store_sandbox *row)
+{
+	struct osh_store_revision rev = { 0 };
+	struct osh_sandbox_config cfg;
+	struct osh_sandbox_error e = { 0 };
+	struct osh_answer a = { 0 };
+	struct mgr_sb *s = calloc(1, sizeof(*s));
+	int64_t want = row->pending_rev ? row->pending_rev : row->rev;
+	char msg[PATH_MAX + 300];
+	int r;
+
+	osh_sandbox_config_init(&cfg);
+	if (!s || !(s->name = strdup(row->name)) || !(s->workdir = strdup(row->workdir)) ||
+	    !(s->cgroup = strdup(row->cgroup ? row->cgroup : ""))) {
+		logf_(LOG_ERR, "sandbox %s: out of memory", row->name);
+		goto out;
+	}
+	s->id = row->id;
+	s->owner = row->owner_uid;
+	s->ephemeral = row->ephemeral;
+	s->created = row->created;
+	if (row->status == OSH_SB_GONE) {
+		s->rev = row->rev;
+		link_sb(m, s);
+		s = NULL;
+		goto out;
+	}
+	if (osh_store_revision_get(m->o.store, row->id, want, &rev) < 0 ||
+	    !(s->policy = policy_load(REQUEST_SOURCE, rev.policy, strlen(rev.policy),
+				      OSH_POLICY_FORMAT_YAML, &a)) ||
+	    config_build(m, s, s->owner, owner_is_admin(s->owner), s->policy, &cfg, &a) < 0) {
+		/* Only a store written by another osh could get here: keep the kernel state (it
+		 * enforces the last policy) and say why the sandbox is not managed. */
+		if (asprintf(&s->error, "revision %lld cannot be loaded", (long long)want) < 0)
+			s->error = NULL;
+		logf_(LOG_ERR, "sandbox %s: %s; its kernel state stays as it is", s->name,
+		      s->error ? s->error : "revision cannot be loaded");
+		link_sb(m, s);
+		s = NULL;
+		goto out;
+	}
+	r = osh_sandbox_adopt(&cfg, &s->sb, &e);
+	if (r == -ENOENT) {
+		osh_sandbox_error_format(&e, msg, sizeof(msg));
+		logf_(LOG_WARNING, "sandbox %s is gone (%s); removing its kernel state", s->name,
+		      msg);
+		osh_sandbox_purge(m->bpffs_root, s->name, NULL);
+		osh_store_sandbox_set_status(m->o.store, s->id, OSH_SB_GONE);
+		osh_policy_free(s->policy);
+		s->policy = NULL;
+		s->rev = row->rev;
+		link_sb(m, s);
+		s = NULL;
+		goto out;
+	}
+	if (r < 0) {
+		osh_sandbox_error_format(&e, msg, sizeof(msg));
+		s->error = strdup(msg);
+		logf_(LOG_ERR,
+		      "sandbox %s cannot be re-adopted: %s; its pinned kernel state keeps "
+		      "enforcing the last policy",
+		      s->name, msg);
+		link_sb(m, s);
+		s = NULL;
+		goto out;
+	}
+	if (row->pending_rev)
+		osh_store_revision_applied(m->o.store, s->id, row->pending_rev);
+	s->rev = want;
+	snprintf(s->hash, sizeof(s->hash), "%s", rev.hash);
+	free(s->cgroup);
+	s->cgroup = strdup(osh_sandbox_cgroup_path(s->sb));
+	s->cgroup_id = cgroup_id_of(s->cgroup);
+	logf_(LOG_INFO, "sandbox %s re-adopted at revision %lld%s", s->name, (long long)want,
+	      row->pending_rev ? " (a pending revision, applied now)" : "");
+	link_sb(m, s);
+	s = NULL;
+out:
+	cJSON_Delete(a.body);
+	osh_store_revision_free(&rev);
+	osh_sandbox_config_free(&cfg);
+	mgr_sb_free(s);
+}
+
+int osh_manager_open(const struct osh_manager_opts *o, struct osh_manager **ret, char **ret_err)
+{
+	struct osh_manager *m = calloc(1, sizeof(*m));
+	struct osh_store_sandbox *rows = NULL;
+	size_t n = 0;
+	int r;
+
+	*ret_err = NULL;
+	if (!m || !(m->bpffs_root = strdup(o->bpffs_root))) {
+		free(m);
+		return -ENOMEM;
+	}
+	m->o = *o;
+	m->o.bpffs_root = m->bpffs_root;
+	m->started = time(NULL);
+	m->fault = getenv("OSHD_FAULT");
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->ids_lock, NULL);
+	r = osh_store_sandbox_list(o->store, &rows, &n);
+	if (r < 0) {
+		if (asprintf(ret_err, "store: listing sandboxes: %s", strerror(-r)) < 0)
+			*ret_err = NULL;
+		osh_manager_close(m);
+		return r;
+	}
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i].rev == 0) {
+			/* Creation never completed (the client got no answer): undo it. */
+			logf_(LOG_WARNING,
+			      "sandbox %s: creation was interrupted; removing what exists of it",
+			      rows[i].name);
+			osh_sandbox_purge(m->bpffs_root, rows[i].name, NULL);
+			osh_store_sandbox_delete(o->store, rows[i].id);
+		} else {
+			adopt_one(m, &rows[i]);
+		}
+		osh_store_sandbox_free(&rows[i]);
+	}
+	pthread_mutex_unlock(&m->lock);
+	free(rows);
+	*ret = m;
+	return 0;
+}
+
+void osh_manager_close(struct osh_manager *m)
+{
+	struct mgr_sb *s;
+
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);
+	while ((s = m->list)) {
+		unlink_sb(m, s);
+		/* Enforcement stays: programs, maps and links are pinned; the processes run on. */
+		osh_sandbox_release(s->sb);
+		mgr_sb_free(s);
+	}
+	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_destroy(&m->ids_lock);
+	pthread_mutex_destroy(&m->lock);
+	free(m->bpffs_root);
+	free(m);
+}
