@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/client.h"
 #include "cli/oshctl.h"
 #include "policy.h"
 #include "prover.h"
@@ -101,7 +102,7 @@ int cmd_policy_prove(int argc, char **argv)
 	struct osh_prover_accepted *acc = NULL;
 	struct osh_findings *f = NULL;
 	char *reg_default = NULL, *text = NULL;
-	bool compact = false, json = false;
+	bool compact = false, json = oshctl_output_json();
 	int r;
 
 	for (int i = 0; i < argc && argv[i]; i++) {
@@ -120,14 +121,8 @@ int cmd_policy_prove(int argc, char **argv)
 			compact = true;
 		} else if ((v = opt_value(argc, argv, &i, "-o")) ||
 			   (v = opt_value(argc, argv, &i, "--output"))) {
-			if (strcmp(v, "json") && strcmp(v, "text")) {
-				fprintf(stderr,
-					"oshctl: policy prove: unknown format '%s' (expected text "
-					"or json)\n",
-					v);
+			if (oshctl_output_parse("policy prove", v, &json) < 0)
 				return OSHCTL_EXIT_USAGE;
-			}
-			json = !strcmp(v, "json");
 		} else if (!file && argv[i][0] != '-') {
 			file = argv[i];
 		} else {

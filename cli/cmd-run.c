@@ -16,6 +16,7 @@
 
 #include "cli/default-policy.h"
 #include "cli/oshctl.h"
+#include "cli/run-daemon.h"
 #include "policy.h"
 #include "sandbox.h"
 
@@ -45,6 +46,11 @@ static void run_usage(FILE *f)
 	    "  -n, --name NAME     sandbox name (default osh-run-PID)\n"
 	    "  -w, --workdir DIR   working directory of CMD (default: the current one)\n"
 	    "  -q, --quiet         no start-up line on stderr\n"
+	    "      --embedded      run the sandbox in oshctl itself, even when oshd answers\n"
+	    "      --daemon        run it through oshd (an ephemeral sandbox), 125 if none\n"
+	    "\n"
+	    "Default: through oshd when it answers on $OSH_SOCKET (or /run/osh/oshd.sock) and\n"
+	    "runs in the caller's namespaces, else embedded.\n"
 	    "\n"
 	    "exit: CMD's status; 125 osh failed; 126 set-up in the sandbox failed or CMD not\n"
 	    "executable; 127 CMD not found\n");
@@ -143,8 +149,13 @@ int cmd_run(int argc, char **argv)
 	char *policy = NULL, *line = NULL;
 	const char *env_policy;
 	bool quiet = false;
-	int c, r, status = RUN_EXIT_OSH;
+	int c, r, status;
 
+	/* Through oshd when one answers (cli/run-daemon.c); embedded below otherwise. */
+	status = oshctl_run_daemon(&argc, argv);
+	if (status != OSHCTL_RUN_EMBEDDED)
+		return status;
+	status = RUN_EXIT_OSH;
 	osh_sandbox_config_init(&cfg);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+p:n:w:qh", opts, NULL)) != -1) {

@@ -166,3 +166,6 @@ if [ -x "$H/bench-prove" ]; then
 else
 	row "prove" "skipped" "helpers not built" "-"
 fi
+
+# --- oshd: policy set round trip (100 endpoints) and resident memory with 100 sandboxes ----------
+O=$O scripts/bench-oshd.sh

@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: Apache-2.0
+# Harness for tests that drive a real oshd through oshctl: start it (optionally inside the fake
+# internet's client namespace) with its socket, store and event log in the test's state dir and
+# its pins under /sys/fs/bpf/osh-test-<id>, all recorded for teardown; JSON helpers. Needs
+# osht.bash (loaded by fakenet.bash) and cgroup.bash, and OSHD, OSHCTL set by the test file.
+
+# oshd_init: sets S (state dir), SB (sandbox name prefix), PIN, CG and OSH_SOCKET.
+oshd_init() {
+	osht_state_init || return
+	S=$OSHT_STATE
+	SB=osh-test-${OSHT_ID:?}
+	PIN=/sys/fs/bpf/osh-test-$OSHT_ID
+	CG=$(cgroup_root)/osh
+	export OSH_SOCKET=$S/oshd.sock
+	OSHD_PID=
+}
+
+# oshd_start [client]: start oshd with its files in the state dir, recorded for teardown;
+# returns once its socket answers. `client`: in the fake internet's client namespace (what
+# fakenet_run_client does, spelled out: osht_spawn execs a program, not a shell function), so
+# the commands it starts in sandboxes have no route out.
+oshd_start() {
+	local -a wrap=()
+	if [ "${1:-}" = client ]; then
+		wrap=(nsenter --net="/run/netns/$FAKENET_SBX" -- unshare --mount --propagation private --
+			/bin/sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$FAKENET_RESOLV")
+	fi
+	osht_record path "$PIN" || return
+	osht_spawn oshd "${wrap[@]}" "$OSHD" --socket "$OSH_SOCKET" --database "$S/osh.db" \
+		--bpffs "$PIN" --event-log "$S/events.jsonl" --admin-group root \
+		--socket-group nogroup || return
+	# shellcheck disable=SC2154 # set by osht_spawn
+	OSHD_PID=$_osht_spawned_pid OSHD_START=$_osht_spawned_start
+	osht_wait_for 60 oshd_ready || {
+		echo "oshd did not come up; its log:"
+		cat "$S/oshd.log"
+		return 1
+	}
+}
+
+oshd_ready() {
+	_osht_alive "$OSHD_PID" "$OSHD_START" || return 2
+	"$OSHCTL" status >/dev/null 2>&1
+}
+
+# oshd_kill9: SIGKILL oshd (by its pid) and wait until it is gone.
+oshd_kill9() {
+	kill -KILL "$OSHD_PID" 2>/dev/null || true
+	osht_wait_for 10 oshd_gone
+}
+
+oshd_gone() { ! _osht_alive "$OSHD_PID" "$OSHD_START"; }
+
+# oshd_delete_all: delete every sandbox oshd lists (teardown, before osht_teardown).
+oshd_delete_all() {
+	[ -n "${OSHD_PID:-}" ] && [ -S "${OSH_SOCKET:-}" ] || return 0
+	local n
+	for n in $("$OSHCTL" sandbox list -o json 2>/dev/null | sb_names); do
+		"$OSHCTL" sandbox delete "$n" >/dev/null 2>&1 || true
+	done
+}
+
+# sb_names: the sandbox names of a `sandbox list -o json` answer on stdin, one a line.
+sb_names() {
+	/usr/bin/python3 -c 'import json, sys
+for s in json.load(sys.stdin)["sandboxes"]: print(s["name"])'
+}
+
+# json_ok: stdin parses as JSON (one document).
+json_ok() { /usr/bin/python3 -c 'import json, sys; json.load(sys.stdin)'; }
+
+# json_get EXPR: evaluates EXPR on the JSON document on stdin (bound to d) and prints it.
+json_get() { /usr/bin/python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
+
+# sb_create NAME [oshctl options]: `sandbox create` with the cgroup recorded for teardown.
+sb_create() {
+	local name=$1
+	shift
+	osht_record cgroup "$CG/$name"
+	"$OSHCTL" sandbox create "$name" --workdir "$S/work" "$@"
+}
