@@ -56,8 +56,10 @@ static void run_usage(FILE *f)
 	    "executable; 127 CMD not found\n");
 }
 
-/* path NULL: the default policy compiled into oshctl (examples/default.yaml). */
-static int policy_load(const char *path, struct osh_sandbox_config *cfg)
+/* path NULL: the default policy compiled into oshctl (examples/default.yaml). The policy stays
+ * in *ret_pol (the caller frees it) so errors can point at the line that caused them. */
+static int policy_load(const char *path, struct osh_sandbox_config *cfg,
+		       struct osh_policy **ret_pol)
 {
 	struct osh_diag_list diags = { 0 };
 	struct osh_policy *pol = NULL;
@@ -88,9 +90,11 @@ static int policy_load(const char *path, struct osh_sandbox_config *cfg)
 
 		osh_sandbox_error_format(&err, msg, sizeof(msg));
 		fprintf(stderr, "osh: %s\n", msg);
+		osh_policy_free(pol);
+		return r;
 	}
-	osh_policy_free(pol);
-	return r;
+	*ret_pol = pol;
+	return 0;
 }
 
 /* BPF LSM denials, from the engine's event thread: one line each on stderr. */
@@ -143,6 +147,7 @@ int cmd_run(int argc, char **argv)
 	struct osh_sandbox_config cfg;
 	struct osh_sandbox_error err;
 	struct osh_sandbox *sb = NULL;
+	struct osh_policy *pol = NULL;
 	struct sigaction ign = { .sa_handler = SIG_IGN }, fwd = { .sa_handler = forward_signal };
 	struct sigaction old_int, old_quit;
 	sigset_t sig_default;
@@ -205,7 +210,7 @@ int cmd_run(int argc, char **argv)
 	env_policy = getenv("OSH_DEFAULT_POLICY");
 	if (!policy && env_policy && *env_policy)
 		policy = strdup(env_policy);
-	if (policy_load(policy, &cfg) < 0)
+	if (policy_load(policy, &cfg, &pol) < 0)
 		goto out;
 
 	if (!quiet)
@@ -213,7 +218,13 @@ int cmd_run(int argc, char **argv)
 	cfg.net_event_fn = print_net_event;
 	r = osh_sandbox_create(&cfg, &sb, &err);
 	if (r < 0) {
-		print_error(&err);
+		char msg[PATH_MAX + 400];
+
+		/* A path of the policy that cannot be used names its FILE:LINE:COL. */
+		if (osh_sandbox_error_format_at(&err, pol, msg, sizeof(msg)))
+			fprintf(stderr, "%s\n", msg);
+		else
+			fprintf(stderr, "osh: %s\n", msg);
 		goto out;
 	}
 	for (size_t i = 0; i < osh_sandbox_warnings(sb)->n; i++)
@@ -263,6 +274,7 @@ out:
 		print_error(&err);
 	free(line);
 	free(policy);
+	osh_policy_free(pol);
 	osh_sandbox_config_free(&cfg);
 	return status;
 }

@@ -123,16 +123,24 @@ static void answer_oom(struct osh_answer *a)
 	osh_answer_error(a, 500, "internal", "out of memory");
 }
 
-static void answer_sandbox_error(struct osh_answer *a, int r, const struct osh_sandbox_error *e)
+/* p, when given, is the policy being applied: a path of it that cannot be used is named by
+ * its <request>:LINE:COL. */
+static void answer_sandbox_error_at(struct osh_answer *a, int r, const struct osh_sandbox_error *e,
+				    const struct osh_policy *p)
 {
-	char msg[PATH_MAX + 300];
+	char msg[PATH_MAX + 400];
 
-	osh_sandbox_error_format(e, msg, sizeof(msg));
+	osh_sandbox_error_format_at(e, p, msg, sizeof(msg));
 	/* The kernel refusing a mechanism is not osh failing: say so, `oshctl doctor` says more. */
 	if (r == -EPERM || r == -EOPNOTSUPP || r == -ENOSYS || r == -EACCES)
 		osh_answer_error(a, 503, "kernel", "%s", msg);
 	else
 		osh_answer_error(a, 500, "internal", "%s", msg);
+}
+
+static void answer_sandbox_error(struct osh_answer *a, int r, const struct osh_sandbox_error *e)
+{
+	answer_sandbox_error_at(a, r, e, NULL);
 }
 
 static void time_rfc3339(int64_t t, char buf[32])
@@ -645,7 +653,7 @@ void osh_manager_sandbox_create(struct osh_manager *m, const struct osh_caller *
 	r = osh_sandbox_create(&cfg, &s->sb, &e);
 	if (r < 0) {
 		osh_store_sandbox_delete(m->o.store, s->id);
-		answer_sandbox_error(ret, r, &e);
+		answer_sandbox_error_at(ret, r, &e, p);
 		goto out;
 	}
 	osh_store_revision_applied(m->o.store, s->id, rev.rev);

@@ -277,3 +277,15 @@ int osh_policy_revision(const struct osh_policy *p, char ret_hex[65])
 		snprintf(ret_hex + 2 * i, 3, "%02x", md[i]);
 	return 0;
 }
+
+int osh_policy_fs_path_pos(const struct osh_policy *p, const char *path, struct osh_pos *ret)
+{
+	const struct osh_fs_policy *fs = &p->filesystem;
+
+	for (size_t i = 0; i < fs->n_pos; i++)
+		if (!strcmp(fs->pos[i].path, path)) {
+			*ret = fs->pos[i].pos;
+			return 0;
+		}
+	return -ENOENT;
+}

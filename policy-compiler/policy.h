@@ -93,6 +93,15 @@ struct osh_fs_policy {
 	size_t n_read_write;
 	const char **deny; /* osh extension: inaccessible even inside an allowed tree */
 	size_t n_deny;
+	/* Where each path was written (in document order, first occurrence), so that a path the
+	 * runner cannot use is reported as FILE:LINE:COL: osh_policy_fs_path_pos(). */
+	struct osh_fs_path_pos *pos;
+	size_t n_pos;
+};
+
+struct osh_fs_path_pos {
+	const char *path; /* normalised, as in the arrays above */
+	struct osh_pos pos;
 };
 
 struct osh_process_policy {
@@ -225,6 +234,9 @@ void osh_policy_freep(struct osh_policy **p);
 int osh_policy_dump(const struct osh_policy *p, enum osh_policy_format fmt, char **ret_text);
 /* The revision id: lower-case hex SHA-256 of the canonical JSON form. Returns 0 or -errno. */
 int osh_policy_revision(const struct osh_policy *p, char ret_hex[65]);
+/* Where filesystem path `path` (normalised) was written in the policy: 0 and *ret, or -ENOENT
+ * (not a filesystem_policy path of p, e.g. the runner's default or the workdir). */
+int osh_policy_fs_path_pos(const struct osh_policy *p, const char *path, struct osh_pos *ret);
 
 /* ---- compile ---------------------------------------------------------------------------------- */
 

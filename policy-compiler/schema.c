@@ -464,6 +464,28 @@ struct path_list {
 	bool no_root;
 };
 
+/* Records where path was written (osh_policy_fs_path_pos finds the first). At most
+ * OSH_POLICY_MAX_FS_PATHS paths are valid, but a rejected document may list more: the array
+ * grows in the arena. */
+static void fs_pos_add(struct ctx *c, const char *path, const struct osh_node *n)
+{
+	struct osh_fs_policy *fs = &c->p->filesystem;
+
+	if ((fs->n_pos & (fs->n_pos - 1)) == 0) { /* 0, 1, 2, 4, ...: full, double it */
+		struct osh_fs_path_pos *v =
+		    osh_arena_array(c->a, fs->n_pos ? 2 * fs->n_pos : 1, sizeof(*v));
+
+		if (!v) {
+			c->oom = 1;
+			return;
+		}
+		if (fs->n_pos)
+			memcpy(v, fs->pos, fs->n_pos * sizeof(*v));
+		fs->pos = v;
+	}
+	fs->pos[fs->n_pos++] = (struct osh_fs_path_pos){ path, { n->line, n->col } };
+}
+
 static void parse_path_list(struct ctx *c, const struct osh_node *v, const struct path_list *pl)
 {
 	const char **arr;
@@ -485,8 +507,10 @@ static void parse_path_list(struct ctx *c, const struct osh_node *v, const struc
 		if (s && pl->no_root && !strcmp(s, "/"))
 			err(c, v->items[i], "'/' is not allowed in %s (expected a narrower path)",
 			    pl->what);
-		else if (s)
+		else if (s) {
 			arr[(*pl->n)++] = s;
+			fs_pos_add(c, s, v->items[i]);
+		}
 		path_pop(c, mark);
 	}
 }

@@ -2,11 +2,13 @@
 // Filling and formatting struct osh_sandbox_error (see sandbox-error.h).
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy.h"
 #include "sandbox-error.h"
 
 int osh_sandbox_error_set(struct osh_sandbox_error *e, int err, const char *step,
@@ -40,4 +42,24 @@ void osh_sandbox_error_format(const struct osh_sandbox_error *e, char *buf, size
 		snprintf(buf, size, "%s: %s: %s", e->step, e->subject, msg);
 	else
 		snprintf(buf, size, "%s: %s", e->step, msg);
+}
+
+bool osh_sandbox_error_format_at(const struct osh_sandbox_error *e, const struct osh_policy *p,
+				 char *buf, size_t size)
+{
+	struct osh_pos pos;
+	int n;
+
+	/* The subject is a policy path when the filesystem policy could not be applied as
+	 * written (hard_requirement): point at the line that wrote it. */
+	if (!p || !e->subject[0] || osh_policy_fs_path_pos(p, e->subject, &pos) < 0) {
+		osh_sandbox_error_format(e, buf, size);
+		return false;
+	}
+	n = snprintf(buf, size, "%s:%u:%u: ", p->source ? p->source : "<policy>", pos.line,
+		     pos.col);
+	if (n < 0 || (size_t)n >= size)
+		return true;
+	osh_sandbox_error_format(e, buf + n, size - (size_t)n);
+	return true;
 }

@@ -5,6 +5,8 @@
 #define OSH_USERSPACE_SANDBOX_ERROR_H
 
 #include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 struct osh_sandbox_error {
 	int err;		/* positive errno; 0 = no error recorded */
@@ -21,5 +23,13 @@ int osh_sandbox_error_set(struct osh_sandbox_error *e, int err, const char *step
 
 /* Formats "STEP: SUBJECT: MESSAGE" (without the "osh: " prefix) into buf. */
 void osh_sandbox_error_format(const struct osh_sandbox_error *e, char *buf, size_t size);
+
+struct osh_policy;
+
+/* Same, prefixed with `FILE:LINE:COL: ` of the policy when the subject is a filesystem path
+ * that p wrote (e.g. a missing path under hard_requirement); returns whether it did. p may be
+ * NULL. */
+bool osh_sandbox_error_format_at(const struct osh_sandbox_error *e, const struct osh_policy *p,
+				 char *buf, size_t size);
 
 #endif

@@ -527,7 +527,8 @@ time.sleep(60)" &
 	echo "$stderr"
 	[ "$status" -eq 125 ]
 	[[ $output != *STARTED* ]]
-	[ "$stderr" = "osh: landlock: $ROOT/missing: No such file or directory" ]
+	# FILE:LINE:COL of the path in the policy (line 5, the quote that opens it at column 54)
+	[ "$stderr" = "$ROOT/policies/hard.yaml:5:54: landlock: $ROOT/missing: No such file or directory" ]
 	assert_no_cgroup
 }
 

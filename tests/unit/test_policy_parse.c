@@ -355,6 +355,32 @@ static void test_yaml_quoting_round_trip(void **state)
 	osh_policy_free(p);
 }
 
+/* Filesystem paths keep where they were written (normalised, first occurrence), so the runner's
+ * errors can name FILE:LINE:COL. */
+static void test_fs_path_positions(void **state)
+{
+	static const char doc[] = "version: 1\n"
+				  "filesystem_policy:\n"
+				  "  read_only: [/usr, \"/opt//tools/\"]\n"
+				  "  read_write:\n"
+				  "    - /tmp\n"
+				  "  deny: [/usr]\n";
+	struct osh_policy *p = parse_ok("pos.yaml", doc, sizeof(doc) - 1, OSH_POLICY_FORMAT_YAML);
+	struct osh_pos pos;
+
+	assert_int_equal(osh_policy_fs_path_pos(p, "/usr", &pos), 0);
+	assert_int_equal(pos.line, 3);
+	assert_int_equal(pos.col, 15);
+	assert_int_equal(osh_policy_fs_path_pos(p, "/opt/tools", &pos), 0);
+	assert_int_equal(pos.line, 3);
+	assert_int_equal(pos.col, 21);
+	assert_int_equal(osh_policy_fs_path_pos(p, "/tmp", &pos), 0);
+	assert_int_equal(pos.line, 5);
+	assert_int_equal(pos.col, 7);
+	assert_int_equal(osh_policy_fs_path_pos(p, "/etc", &pos), -ENOENT);
+	osh_policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -367,6 +393,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_revision_changes),
 		cmocka_unit_test(test_yaml_quoting_round_trip),
+		cmocka_unit_test(test_fs_path_positions),
 	};
 
 	return cmocka_run_group_tests_name("policy_parse", tests, NULL, NULL);
