@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -34,6 +35,11 @@
 #define MAX_CONNECTIONS 512
 #define NDJSON		"application/x-ndjson"
 #define JSON		"application/json"
+#define SANDBOX_CGROUPS "/osh/" /* the engine's subtree, as /proc/PID/cgroup shows it */
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5; Debian 12's headers predate it */
+#endif
 
 struct osh_api {
 	struct osh_api_opts o;
@@ -48,6 +54,7 @@ struct req {
 	bool too_large;
 	struct osh_caller caller;
 	bool caller_ok;
+	bool sandboxed; /* the peer runs in a sandbox: every route is refused */
 	int fd;
 };
 
@@ -70,6 +77,39 @@ static bool in_groups(uid_t uid, gid_t primary, gid_t want)
 	return false;
 }
 
+/* Whether the peer runs inside a sandbox (any cgroup under osh's subtree). A sandboxed agent
+ * that reaches the socket (Landlock does not govern connecting to a unix socket) must not
+ * create itself a wider sandbox or change its own policy. The pidfd pins the identity: the
+ * cgroup read from /proc is the peer's only if the pidfd still names a live process after the
+ * read. Fails closed: a peer that cannot be checked counts as sandboxed. */
+static bool peer_sandboxed(int fd, pid_t pid)
+{
+	char path[64], line[512];
+	socklen_t len = sizeof(int);
+	bool in = true, found = false;
+	int pidfd = -1;
+	FILE *f;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
+		pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* before 6.5: pid reuse window */
+	if (pidfd < 0)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "0::", 3)) {
+			found = true;
+			in = !strncmp(line + 3, SANDBOX_CGROUPS, strlen(SANDBOX_CGROUPS));
+			break;
+		}
+	if (f)
+		fclose(f);
+	if (!found || syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) < 0)
+		in = true;
+	close(pidfd);
+	return in;
+}
+
 static int peer_caller(struct osh_api *api, struct MHD_Connection *conn, struct req *r)
 {
 	const union MHD_ConnectionInfo *ci =
@@ -85,6 +125,7 @@ static int peer_caller(struct osh_api *api, struct MHD_Connection *conn, struct 
 	r->caller = (struct osh_caller){ .pid = cred.pid, .uid = cred.uid, .gid = cred.gid };
 	r->caller.admin = cred.uid == 0 ||
 			  (api->o.admin_gid_set && in_groups(cred.uid, cred.gid, api->o.admin_gid));
+	r->sandboxed = peer_sandboxed(r->fd, cred.pid);
 	r->caller_ok = true;
 	return 0;
 }
@@ -759,6 +800,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	if (peer_caller(api, conn, r) < 0)
 		return send_error(api, conn, 403, "forbidden", "the peer's credentials are unknown",
 				  NULL);
+	if (r->sandboxed)
+		return send_error(api, conn, 403, "forbidden",
+				  "requests from inside a sandbox are refused", NULL);
 	if (r->too_large)
 		return send_error(api, conn, 413, "too-large", "the request body is over 1 MiB",
 				  NULL);

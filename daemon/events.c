@@ -52,7 +52,7 @@ static const char *const field_names[N_F] = { "sandbox", "comm",    "exe",  "ope
 struct view {
 	int64_t time_ns;
 	int64_t sandbox_id; /* <= 0: absent */
-	int pid, uid; /* <= 0, < 0: absent */
+	int pid, uid;	    /* <= 0, < 0: absent */
 	int kind, decision;
 	const char *v[N_F]; /* valid UTF-8; NULL: absent */
 };

@@ -469,3 +469,22 @@ except Exception:
 	[ "$("$OSHCTL" -o json sandbox list | json_get 'len(d["sandboxes"])')" -eq 1 ]
 	[ "$("$OSHCTL" -o json policy list "$SB-m" | json_get 'len(d["revisions"])')" -eq 1 ]
 }
+
+@test "oshd: a process inside a sandbox gets 403 for every route, even with socket access" {
+	oshd_start
+	sb_create "$SB-in" --policy "$S/a.yaml" >/dev/null
+	cp "$OSHCTL" "$S/bin/oshctl-inside"
+	cp "$S/c.yaml" "$S/bin/wide.yaml"
+	chmod 755 "$S/bin/oshctl-inside"
+	chmod 644 "$S/bin/wide.yaml"
+	# The socket's group is the sandbox user's here (nogroup), so only oshd's own check stands
+	# between the agent and an API that could create it a wider sandbox.
+	run "$OSHCTL" sandbox exec "$SB-in" -- "$S/bin/oshctl-inside" --socket "$OSH_SOCKET" status
+	has_line "oshctl: forbidden: requests from inside a sandbox are refused"
+	run "$OSHCTL" sandbox exec "$SB-in" -- "$S/bin/oshctl-inside" --socket "$OSH_SOCKET" \
+		sandbox create "$SB-wider" --policy "$S/bin/wide.yaml" --workdir /tmp
+	has_line "oshctl: forbidden: requests from inside a sandbox are refused"
+	run -1 sb_listed "$SB-wider"
+	# Outside, the same binary as the same user is served.
+	run -0 as_nobody "$S/bin/oshctl-inside" --socket "$OSH_SOCKET" status
+}
