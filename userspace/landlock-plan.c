@@ -119,6 +119,147 @@ static char *canon_partial(const char *path)
 	return out;
 }
 
+/* ---- mounts: other names of a deny path --------------------------------------------------- */
+
+/* One line of /proc/self/mountinfo: where a filesystem (dev) is mounted and which of its
+ * directories (root) appears there. */
+struct mount_entry {
+	unsigned int major, minor;
+	char *root;
+	char *point;
+};
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void unescape_octal(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+static void mounts_free(struct mount_entry *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(m[i].root);
+		free(m[i].point);
+	}
+	free(m);
+}
+
+static int mounts_read(const char *path, struct mount_entry **ret, size_t *ret_n)
+{
+	struct mount_entry *m = NULL;
+	size_t n = 0, cap = 0, len = 0;
+	char *line = NULL;
+	FILE *f = fopen(path, "re");
+	int r = 0;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &len, f) > 0) {
+		char root[PATH_MAX + 1], point[PATH_MAX + 1];
+		unsigned int major, minor;
+
+		if (sscanf(line, "%*u %*u %u:%u %4096s %4096s", &major, &minor, root, point) != 4)
+			continue;
+		if (n == cap) {
+			struct mount_entry *g = realloc(m, (cap = cap ? 2 * cap : 64) * sizeof(*m));
+
+			if (!g) {
+				r = -ENOMEM;
+				break;
+			}
+			m = g;
+		}
+		unescape_octal(root);
+		unescape_octal(point);
+		m[n] = (struct mount_entry){ major, minor, strdup(root), strdup(point) };
+		if (!m[n].root || !m[n].point) {
+			free(m[n].root);
+			free(m[n].point);
+			r = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	free(line);
+	fclose(f);
+	if (r < 0) {
+		mounts_free(m, n);
+		return r;
+	}
+	*ret = m;
+	*ret_n = n;
+	return 0;
+}
+
+/* a + the part of path below base ("" when equal); a malloc'd canonical path. */
+static char *rebase(const char *a, const char *path, const char *base)
+{
+	const char *rest = path + (strcmp(base, "/") ? strlen(base) : 0);
+	char *out;
+
+	if (!*rest)
+		return strdup(a);
+	if (asprintf(&out, "%s%s", strcmp(a, "/") ? a : "", rest) < 0)
+		return NULL;
+	return out;
+}
+
+/* The other names under which the mount table exposes the canonical path deny: the same
+ * directory of the same filesystem mounted elsewhere (a bind mount of it, of an ancestor, or
+ * of something inside it). Landlock follows the names a process walks, so each such name is
+ * denied like the original. Appended to out, the original excluded. */
+static int deny_mount_aliases(const char *deny, const struct mount_entry *m, size_t n,
+			      struct osh_strv *out)
+{
+	const struct mount_entry *home = NULL;
+	char *fs_path;
+	int r = 0;
+
+	/* The mount the path is reached through: the longest mount point above it, the last
+	 * one mounted there when several are stacked. */
+	for (size_t i = 0; i < n; i++)
+		if (osh_landlock_path_under(deny, m[i].point) &&
+		    (!home || strlen(m[i].point) >= strlen(home->point)))
+			home = &m[i];
+	if (!home)
+		return 0;
+	fs_path = rebase(home->root, deny, home->point);
+	if (!fs_path)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		char *alias;
+
+		if (&m[i] == home || m[i].major != home->major || m[i].minor != home->minor)
+			continue;
+		if (osh_landlock_path_under(fs_path, m[i].root))
+			alias = rebase(m[i].point, fs_path, m[i].root);
+		else if (osh_landlock_path_under(m[i].root, fs_path))
+			alias = strdup(m[i].point); /* everything mounted there is inside deny */
+		else
+			continue;
+		if (!alias) {
+			r = -ENOMEM;
+			break;
+		}
+		if (strcmp(alias, deny))
+			r = osh_strv_push(out, alias);
+		free(alias);
+	}
+	free(fs_path);
+	return r;
+}
+
 struct deny_state {
 	char *path;  /* canonical */
 	bool exists; /* lstat succeeded at plan time */
@@ -331,9 +472,59 @@ static int report_deny(struct plan_ctx *c, const struct deny_state *ds)
 	return 0;
 }
 
+/* The deny paths of the policy and every other name the mount table gives them. */
+static int deny_list(const struct osh_landlock_input *in, struct osh_strv *out,
+		     struct osh_landlock_plan *plan, struct osh_sandbox_error *e)
+{
+	const char *mi = in->mountinfo ? in->mountinfo : "/proc/self/mountinfo";
+	struct mount_entry *m = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = osh_strv_extend(out, in->deny)) < 0)
+		return osh_sandbox_error_set(e, r, "landlock", NULL, NULL);
+	r = mounts_read(mi, &m, &n);
+	if (r < 0) {
+		if (r == -ENOMEM)
+			return osh_sandbox_error_set(e, r, "landlock", mi, NULL);
+		if (in->compat == OSH_LANDLOCK_HARD_REQUIREMENT)
+			return osh_sandbox_error_set(e, r, "landlock", mi,
+						     "cannot read the mount table to find other "
+						     "names of deny paths");
+		r = osh_strv_pushf(&plan->warnings,
+				   "landlock: %s: %s: deny paths are not looked up under other "
+				   "mounts",
+				   mi, strerror(-r));
+		return r < 0 ? osh_sandbox_error_set(e, r, "landlock", NULL, NULL) : 0;
+	}
+	for (size_t i = 0; i < in->deny->n && r >= 0; i++) {
+		struct osh_strv aliases = { 0 };
+		char *canon = canon_partial(in->deny->v[i]);
+
+		if (!canon) {
+			r = -ENOMEM;
+			break;
+		}
+		r = deny_mount_aliases(canon, m, n, &aliases);
+		for (size_t j = 0; r >= 0 && j < aliases.n; j++) {
+			r = osh_strv_push(out, aliases.v[j]);
+			if (r >= 0)
+				r = osh_strv_pushf(&plan->report,
+						   "deny %s: also reachable as %s (the same "
+						   "directory mounted there): denied there too",
+						   canon, aliases.v[j]);
+		}
+		osh_strv_free(&aliases);
+		free(canon);
+	}
+	mounts_free(m, n);
+	return r < 0 ? osh_sandbox_error_set(e, r, "landlock", NULL, NULL) : 0;
+}
+
 int osh_landlock_plan_build(const struct osh_landlock_input *in, struct osh_landlock_plan *ret,
 			    struct osh_sandbox_error *e)
 {
+	struct osh_strv denies = { 0 };
 	struct osh_landlock_plan plan = { .abi = in->abi };
 	struct plan_ctx c = { .in = in, .plan = &plan, .e = e };
 	uint64_t ro = osh_landlock_access_ro(in->abi), rw = osh_landlock_access_all(in->abi);
@@ -371,24 +562,27 @@ int osh_landlock_plan_build(const struct osh_landlock_input *in, struct osh_land
 	plan.scoped = osh_landlock_scopes(in->abi);
 
 	if (in->deny && in->deny->n) {
-		c.denies = calloc(in->deny->n, sizeof(*c.denies));
+		r = deny_list(in, &denies, &plan, e);
+		if (r < 0)
+			goto out;
+		c.denies = calloc(denies.n, sizeof(*c.denies));
 		if (!c.denies)
 			goto oom;
-		for (size_t i = 0; i < in->deny->n; i++) {
+		for (size_t i = 0; i < denies.n; i++) {
 			struct deny_state *ds = &c.denies[c.n_denies];
 			struct stat st;
 
-			ds->path = canon_partial(in->deny->v[i]);
+			ds->path = canon_partial(denies.v[i]);
 			if (!ds->path) {
 				r = osh_sandbox_error_set(e, errno ? errno : ENOMEM, "landlock",
-							  in->deny->v[i], NULL);
+							  denies.v[i], NULL);
 				goto out;
 			}
 			/* /proc and /sys change under a running sandbox (new pids): their entries
 			 * cannot be granted one by one at start. */
 			if (osh_landlock_path_under(ds->path, "/proc") ||
 			    osh_landlock_path_under(ds->path, "/sys")) {
-				r = plan_gap(&c, EOPNOTSUPP, in->deny->v[i],
+				r = plan_gap(&c, EOPNOTSUPP, denies.v[i],
 					     "deny inside /proc or /sys needs BPF LSM");
 				free(ds->path);
 				ds->path = NULL;
@@ -440,6 +634,7 @@ out:
 		osh_strv_free(&c.denies[i].trees);
 	}
 	free(c.denies);
+	osh_strv_free(&denies);
 	osh_landlock_plan_free(&plan);
 	return r;
 }

@@ -62,6 +62,9 @@ struct osh_landlock_input {
 	const char *workdir; /* read-write when non-NULL (include_workdir) */
 	enum osh_landlock_compat compat;
 	int abi; /* from osh_landlock_abi(), or forced by tests */
+	/* The mount table deny paths are looked up in for other names (bind mounts of them or of
+	 * their ancestors); NULL: /proc/self/mountinfo. */
+	const char *mountinfo;
 };
 
 /* Access rights for an ABI: every filesystem right the ABI handles, the read-only set

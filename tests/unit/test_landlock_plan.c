@@ -138,12 +138,15 @@ static void test_path_under(void **state)
 	assert_true(osh_landlock_path_under("/x", "/"));
 }
 
+/* The mount table build() hands the planner; NULL: the process's own. */
+static const char *g_mountinfo;
+
 static int build(const struct tree *t, const char *const *ro, const char *const *rw,
 		 const char *const *deny, enum osh_landlock_compat compat, int abi,
 		 struct osh_landlock_plan *plan, struct osh_sandbox_error *e)
 {
 	struct osh_strv sro = { 0 }, srw = { 0 }, sdeny = { 0 };
-	struct osh_landlock_input in = { &sro, &srw, &sdeny, NULL, compat, abi };
+	struct osh_landlock_input in = { &sro, &srw, &sdeny, NULL, compat, abi, g_mountinfo };
 	char p[PATH_MAX];
 	int r;
 
@@ -321,7 +324,7 @@ static void test_abi_compat(void **state)
 static void test_deny_in_proc(void **state)
 {
 	struct osh_strv ro = { 0 }, deny = { 0 };
-	struct osh_landlock_input in = { &ro, NULL, &deny, NULL, OSH_LANDLOCK_BEST_EFFORT, 7 };
+	struct osh_landlock_input in = { &ro, NULL, &deny, NULL, OSH_LANDLOCK_BEST_EFFORT, 7, NULL };
 	struct osh_landlock_plan plan;
 	struct osh_sandbox_error e;
 
@@ -340,6 +343,50 @@ static void test_deny_in_proc(void **state)
 	osh_strv_free(&deny);
 }
 
+/* A deny path bind-mounted into an allowed tree (T/b/view shows T/secret): the mount table
+ * names it, and the alias is denied like the original. Another mount of an ancestor (T/deep is
+ * T mounted again) exposes T/deep/secret too. Mounts of other filesystems do not count. */
+static void test_deny_mount_aliases(void **state)
+{
+	struct tree *t = *state;
+	struct osh_landlock_plan plan;
+	struct osh_sandbox_error e;
+	char mi[PATH_MAX], line[3 * PATH_MAX];
+	FILE *f;
+
+	mk(t, "b/view", 1);
+	path_of(t, "mountinfo", mi, sizeof(mi));
+	f = fopen(mi, "w");
+	assert_non_null(f);
+	fprintf(f, "21 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n");
+	snprintf(line, sizeof(line), "30 21 8:1 %s/secret %s/b/view rw - ext4 /dev/sda1 rw\n",
+		 t->root, t->root);
+	fputs(line, f);
+	snprintf(line, sizeof(line), "31 21 8:1 %s %s/deep rw - ext4 /dev/sda1 rw\n", t->root,
+		 t->root);
+	fputs(line, f);
+	snprintf(line, sizeof(line), "32 21 0:44 %s/secret %s/a rw - tmpfs tmpfs rw\n", t->root,
+		 t->root);
+	fputs(line, f);
+	fclose(f);
+	g_mountinfo = mi;
+	assert_int_equal(build(t, NULL, (const char *[]){ "", NULL },
+			       (const char *[]){ "secret", NULL }, OSH_LANDLOCK_BEST_EFFORT, 7,
+			       &plan, &e),
+			 0);
+	g_mountinfo = NULL;
+	assert_true(strv_has(&plan.report, "also reachable as"));
+	/* b and deep are now listed one by one, and neither alias is granted */
+	assert_int_equal(rule_access(&plan, t, "b"), LANDLOCK_ACCESS_FS_READ_DIR);
+	assert_int_equal(rule_access(&plan, t, "b/x"), osh_landlock_access_all(7));
+	assert_int_equal(rule_access(&plan, t, "b/view"), -1);
+	assert_int_equal(rule_access(&plan, t, "deep"), LANDLOCK_ACCESS_FS_READ_DIR);
+	assert_int_equal(rule_access(&plan, t, "deep/secret"), -1);
+	/* the tmpfs mount at a has another device: not an alias */
+	assert_int_equal(rule_access(&plan, t, "a"), osh_landlock_access_all(7));
+	osh_landlock_plan_free(&plan);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +402,7 @@ int main(void)
 						tree_teardown),
 		cmocka_unit_test_setup_teardown(test_abi_compat, tree_setup, tree_teardown),
 		cmocka_unit_test(test_deny_in_proc),
+		cmocka_unit_test_setup_teardown(test_deny_mount_aliases, tree_setup, tree_teardown),
 	};
 
 	return cmocka_run_group_tests_name("landlock_plan", tests, NULL, NULL);
