@@ -27,7 +27,7 @@
 #define DEFAULT_RING	   4096
 #define DEFAULT_LOG_MAX	   (16u << 20)
 #define DEFAULT_LOG_KEEP   4
-#define DEFAULT_QUEUE	   16384
+#define DEFAULT_QUEUE	   4096
 #define READ_CHUNK	   128	       /* events a reader takes per lock hold */
 #define LOG_BUF		   (64u << 10) /* the log writer's write(2) size */
 #define PRINT_BUF	   8192	       /* most renderings fit on the stack */

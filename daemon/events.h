@@ -37,7 +37,7 @@ struct osh_events_opts {
 	const char *log_path;
 	uint64_t log_max_bytes; /* rotate at this size (0: 16 MiB): file -> file.1 -> ... */
 	unsigned log_keep;	/* rotated files kept (0: 4) */
-	size_t queue;		/* events waiting for the store, and for the log (0: 16384 each) */
+	size_t queue;		/* events waiting for the store, and for the log (0: 4096 each) */
 };
 
 /* Starts the pipeline: reads the last event id from the store so ids keep increasing across

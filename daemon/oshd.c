@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <grp.h>
 #include <signal.h>
 #include <spawn.h>
@@ -246,6 +247,10 @@ int main(int argc, char **argv)
 				"manages cgroups)\n");
 		return 1;
 	}
+	/* Each connection and engine thread would get a malloc arena of its own; a flood of
+	 * events through several of them then keeps memory no one uses. Two arenas are plenty
+	 * for a daemon that spends its time in the kernel and on disk. */
+	mallopt(M_ARENA_MAX, 2);
 	/* osh_config_load fills cfg whole (defaults, then the file). */
 	memset(&cfg, 0, sizeof(cfg));
 	if (config_load(&cl, &cfg) < 0)
