@@ -3,7 +3,7 @@
 # Runs osh's test suites and counts every test they report (TAP) into one closing line:
 # `N passed, N failed, N skipped`. Exit status is non-zero when any test failed.
 #
-#   tests/run.sh [all|unit|e2e|vm|lint|leftovers]...
+#   tests/run.sh [all|unit|e2e|attacks|vm|lint|leftovers]...
 #
 # Each producer (one unit binary, one bats file, the VM run) prints TAP. A producer that
 # dies before reporting its whole plan, or exits non-zero without a failing test line, is
@@ -81,6 +81,17 @@ suite_e2e() {
 	done
 }
 
+# The attack suite (THREATS.md), then its coverage table from the ledger the files write.
+suite_attacks() {
+	local f ledger
+	ledger=$(cd "$O" && pwd)/test-results/attacks-coverage.tsv
+	rm -f "$ledger"
+	for f in tests/attacks/*.bats; do
+		[ -e "$f" ] || continue
+		run_producer "attacks/${f##*/}" env O="$O" ATTACKS_LEDGER="$ledger" bats --tap "$f"
+	done
+}
+
 suite_vm() {
 	run_producer "vm" env O="$O" scripts/vmtest.sh
 }
@@ -100,9 +111,9 @@ suites=("$@")
 [ ${#suites[@]} -eq 0 ] && suites=(all)
 for s in "${suites[@]}"; do
 	case "$s" in
-	all) suite_unit; suite_e2e; suite_vm; suite_lint; suite_leftovers ;;
-	unit | e2e | vm | lint | leftovers) "suite_$s" ;;
-	*) echo "run.sh: unknown suite '$s' (expected all, unit, e2e, vm, lint, leftovers)" >&2; exit 2 ;;
+	all) suite_unit; suite_e2e; suite_attacks; suite_vm; suite_lint; suite_leftovers ;;
+	unit | e2e | attacks | vm | lint | leftovers) "suite_$s" ;;
+	*) echo "run.sh: unknown suite '$s' (expected all, unit, e2e, attacks, vm, lint, leftovers)" >&2; exit 2 ;;
 	esac
 done
 
