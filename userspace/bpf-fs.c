@@ -1,15 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 // Loader of the BPF LSM filesystem programs (bpf/fs.bpf.c): load with the hooks this kernel has,
-// attach, install and swap per-sandbox rule maps, and pump denial events (see bpf-fs.h).
+// attach (or take them from the pins under a bpffs root), install and swap per-sandbox rule maps,
+// and pump denial events to the sandbox they belong to (see bpf-fs.h).
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -19,6 +24,8 @@
 #include <bpf/libbpf.h>
 
 #include "bpf-fs.h"
+#include "bpf-pin.h"
+#include "cgroup.h"
 #include "fs.skel.h"
 
 _Static_assert(sizeof(struct osh_fs_key) == 16, "osh_fs_key ABI");
@@ -26,11 +33,41 @@ _Static_assert(sizeof(struct osh_fs_value) == 8, "osh_fs_value ABI");
 _Static_assert(sizeof(struct osh_fs_event) == 120, "osh_fs_event ABI");
 _Static_assert(sizeof(struct osh_fs_stats) == 24, "osh_fs_stats ABI");
 
-struct osh_bpf_fs {
-	struct fs *skel;
-	struct ring_buffer *rb;
+/* Layout of <root>/fs/; bumped when the pins or the sandbox records change meaning. */
+#define PIN_LAYOUT   1
+#define PIN_FS	     "fs"
+#define PIN_SBX	     "sandboxes"
+#define PIN_RULES    "osh_fs_sbx"
+#define PIN_EVENTS   "osh_fs_events"
+#define PIN_STATS    "osh_fs_stats"
+#define LINK_PREFIX  "link_"
+#define MAX_PROGRAMS 24
+
+/* A sandbox's own receiver of events. */
+struct handler {
+	uint64_t sandbox;
 	osh_bpf_fs_event_fn fn;
+	void *ctx;
+};
+
+struct osh_bpf_fs {
+	struct fs *skel; /* NULL when the programs were taken from pins */
+	struct bpf_link *links[MAX_PROGRAMS];
+	int rules_fd; /* osh_fs_sbx, owned */
+	int events_fd;
+	int stats_fd; /* the object's .bss: struct fs__bss */
+	char *root;   /* bpffs root, NULL: private to the process */
+	int fs_dir;   /* <root>/fs */
+	struct ring_buffer *rb;
+	/* Guards the receivers: the event thread holds it while it calls one. */
+	pthread_mutex_t lock;
+	/* One reader of the ring buffer at a time: the thread, or a sandbox's last drain. Taken
+	 * before lock. */
+	pthread_mutex_t consume_lock;
+	osh_bpf_fs_event_fn fn; /* events of sandboxes without a receiver of their own */
 	void *fn_ctx;
+	struct handler *handlers;
+	size_t n_handlers;
 	pthread_t thread;
 	bool thread_on;
 	int stop_fd; /* eventfd that ends the event thread */
@@ -77,31 +114,45 @@ int osh_bpf_fs_refused(void)
 
 static int set_reason(char **ret_reason, int r, const char *what)
 {
-	if (ret_reason && asprintf(ret_reason, "%s: %s", what, strerror(-r)) < 0)
+	/* The first reason is the one that says why. */
+	if (ret_reason && !*ret_reason && asprintf(ret_reason, "%s: %s", what, strerror(-r)) < 0)
 		*ret_reason = NULL;
 	return r;
 }
 
-int osh_bpf_fs_open(unsigned int sandbox_level, struct osh_bpf_fs **ret, char **ret_reason)
+static struct osh_bpf_fs *fs_new(void)
+{
+	struct osh_bpf_fs *fs = calloc(1, sizeof(*fs));
+
+	if (!fs)
+		return NULL;
+	fs->rules_fd = fs->events_fd = fs->stats_fd = fs->fs_dir = fs->stop_fd = -1;
+	pthread_mutex_init(&fs->lock, NULL);
+	pthread_mutex_init(&fs->consume_lock, NULL);
+	return fs;
+}
+
+static int dup_fd(int fd)
+{
+	int r = fd < 0 ? -EBADF : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+	return r < 0 && fd >= 0 ? -errno : r;
+}
+
+/* Loads the object with the hooks this kernel has and attaches every program; with fs_dir >= 0
+ * pins maps, programs and links there (the caller pins the version after them). */
+static int fs_load(struct osh_bpf_fs *fs, unsigned int sandbox_level, int fs_dir, char **ret_reason)
 {
 	libbpf_print_fn_t old_print;
-	struct osh_bpf_fs *fs;
 	struct btf *vmlinux;
+	struct bpf_program *p;
+	size_t n = 0;
 	int r, bpf_id;
 
-	if (ret_reason)
-		*ret_reason = NULL;
-	if ((r = osh_bpf_fs_refused()) < 0)
-		return set_reason(ret_reason, r, "the kernel refuses BPF LSM programs");
-	fs = calloc(1, sizeof(*fs));
-	if (!fs)
-		return -ENOMEM;
-	fs->stop_fd = -1;
 	vmlinux = btf__load_vmlinux_btf();
 	if (!vmlinux) {
 		r = errno ? -errno : -ENOENT;
-		set_reason(ret_reason, r, "no kernel BTF (/sys/kernel/btf/vmlinux)");
-		goto fail;
+		return set_reason(ret_reason, r, "no kernel BTF (/sys/kernel/btf/vmlinux)");
 	}
 	old_print = libbpf_set_print(libbpf_print_none);
 	fs->skel = fs__open();
@@ -109,8 +160,7 @@ int osh_bpf_fs_open(unsigned int sandbox_level, struct osh_bpf_fs **ret, char **
 	if (!fs->skel) {
 		r = errno ? -errno : -ENOMEM;
 		btf__free(vmlinux);
-		set_reason(ret_reason, r, "opening the fs programs");
-		goto fail;
+		return set_reason(ret_reason, r, "opening the fs programs");
 	}
 	fs->skel->rodata->sandbox_level = sandbox_level;
 	bpf_id = btf__find_by_name_kind(vmlinux, "bpf_lsm_bpf", BTF_KIND_FUNC);
@@ -139,18 +189,214 @@ int osh_bpf_fs_open(unsigned int sandbox_level, struct osh_bpf_fs **ret, char **
 	if (getenv("OSH_BPF_DEBUG"))
 		libbpf_set_print(old_print);
 	r = fs__load(fs->skel);
-	if (r == 0)
-		r = fs__attach(fs->skel);
 	libbpf_set_print(old_print);
+	if (r < 0)
+		return set_reason(ret_reason, r, "loading the BPF LSM fs programs");
+	if ((fs->rules_fd = dup_fd(bpf_map__fd(fs->skel->maps.osh_fs_sbx))) < 0 ||
+	    (fs->events_fd = dup_fd(bpf_map__fd(fs->skel->maps.osh_fs_events))) < 0 ||
+	    (fs->stats_fd = dup_fd(bpf_map__fd(fs->skel->maps.bss))) < 0)
+		return set_reason(ret_reason, -EBADF, "loading the BPF LSM fs programs");
+	if (fs_dir >= 0 && ((r = osh_bpf_pin_put(fs_dir, PIN_RULES, fs->rules_fd)) < 0 ||
+			    (r = osh_bpf_pin_put(fs_dir, PIN_EVENTS, fs->events_fd)) < 0 ||
+			    (r = osh_bpf_pin_put(fs_dir, PIN_STATS, fs->stats_fd)) < 0))
+		return set_reason(ret_reason, r, "pinning the BPF LSM maps");
+	bpf_object__for_each_program (p, fs->skel->obj) {
+		char name[64];
+
+		if (!bpf_program__autoload(p))
+			continue;
+		if (n == MAX_PROGRAMS)
+			return set_reason(ret_reason, -E2BIG, "attaching the BPF LSM fs programs");
+		fs->links[n] = bpf_program__attach(p);
+		if (!fs->links[n])
+			return set_reason(ret_reason, errno ? -errno : -EINVAL,
+					  "attaching the BPF LSM fs programs");
+		if (fs_dir < 0) {
+			n++;
+			continue;
+		}
+		snprintf(name, sizeof(name), LINK_PREFIX "%s", bpf_program__name(p));
+		if ((r = osh_bpf_pin_put(fs_dir, bpf_program__name(p), bpf_program__fd(p))) < 0 ||
+		    (r = osh_bpf_pin_put(fs_dir, name, bpf_link__fd(fs->links[n]))) < 0)
+			return set_reason(ret_reason, r, "pinning the BPF LSM fs programs");
+		n++;
+	}
+	return 0;
+}
+static struct osh_bpf_pin_version version_of_build(unsigned int sandbox_level)
+{
+	size_t sz = 0;
+	const void *elf = fs__elf_bytes(&sz);
+
+	return osh_bpf_pin_version_of(elf, sz, sandbox_level, PIN_LAYOUT);
+}
+
+/* Takes maps from an existing <root>/fs/ made by this same build; attaches again a program
+ * whose link pin is missing (removed by hand: it stopped enforcing then). */
+static int fs_reuse(struct osh_bpf_fs *fs, int fs_dir)
+{
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	if ((fs->rules_fd = osh_bpf_pin_get(fs_dir, PIN_RULES)) < 0)
+		return fs->rules_fd;
+	if ((fs->events_fd = osh_bpf_pin_get(fs_dir, PIN_EVENTS)) < 0)
+		return fs->events_fd;
+	if ((fs->stats_fd = osh_bpf_pin_get(fs_dir, PIN_STATS)) < 0)
+		return fs->stats_fd;
+	r = dup_fd(fs_dir);
+	if (r < 0 || !(d = fdopendir(r)))
+		return r < 0 ? r : -errno;
+	r = 0;
+	/* The programs are the pins that are neither maps, links, the version nor a directory. */
+	while (r == 0 && (de = readdir(d))) {
+		char link[NAME_MAX + 8];
+		int prog, lfd;
+
+		if (de->d_name[0] == '.' ||
+		    !strncmp(de->d_name, LINK_PREFIX, strlen(LINK_PREFIX)) ||
+		    !strcmp(de->d_name, PIN_RULES) || !strcmp(de->d_name, PIN_EVENTS) ||
+		    !strcmp(de->d_name, PIN_STATS) || !strcmp(de->d_name, PIN_SBX) ||
+		    !strcmp(de->d_name, OSH_BPF_PIN_VERSION))
+			continue;
+		snprintf(link, sizeof(link), LINK_PREFIX "%s", de->d_name);
+		if (faccessat(fs_dir, link, F_OK, 0) == 0)
+			continue;
+		if ((prog = osh_bpf_pin_get(fs_dir, de->d_name)) < 0) {
+			r = prog;
+			break;
+		}
+		/* An LSM program attaches by the BTF id it was loaded for. */
+		lfd = bpf_raw_tracepoint_open(NULL, prog);
+		r = lfd < 0 ? -errno : osh_bpf_pin_put(fs_dir, link, lfd);
+		if (lfd >= 0)
+			close(lfd);
+		close(prog);
+	}
+	closedir(d);
+	return r;
+}
+
+/* Removes <root>/fs/ with its sandbox records. */
+static int fs_dir_remove(int root_fd)
+{
+	int dir = openat(root_fd, PIN_FS, O_RDONLY | O_DIRECTORY | O_CLOEXEC), sbx, r = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (dir < 0)
+		return errno == ENOENT ? 0 : -errno;
+	sbx = openat(dir, PIN_SBX, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sbx >= 0 && (d = fdopendir(sbx))) {
+		while ((de = readdir(d)))
+			if (de->d_name[0] != '.')
+				(void)unlinkat(dirfd(d), de->d_name, 0);
+		closedir(d);
+	} else if (sbx >= 0) {
+		close(sbx);
+	}
+	if (unlinkat(dir, PIN_SBX, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		r = -errno;
+	close(dir);
+	return r < 0 ? r : osh_bpf_pin_dir_remove(root_fd, PIN_FS);
+}
+
+static int fs_open_pinned(struct osh_bpf_fs *fs, unsigned int sandbox_level, char **ret_reason)
+{
+	struct osh_bpf_pin_version want = version_of_build(sandbox_level);
+	int root_fd, r;
+
+	if (mkdir(fs->root, 0700) < 0 && errno != EEXIST)
+		return set_reason(ret_reason, -errno, fs->root);
+	root_fd = open(fs->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return set_reason(ret_reason, -errno, fs->root);
+	/* One loader at a time decides between loading and reusing (the egress loader takes the
+	 * same lock for its own directory). */
+	if (flock(root_fd, LOCK_EX) < 0) {
+		r = set_reason(ret_reason, -errno, fs->root);
+		goto out;
+	}
+	fs->fs_dir = openat(root_fd, PIN_FS, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fs->fs_dir >= 0 && faccessat(fs->fs_dir, OSH_BPF_PIN_VERSION, F_OK, 0) == 0) {
+		r = osh_bpf_pin_version_check(fs->fs_dir, &want);
+		if (r == -ESTALE && ret_reason &&
+		    asprintf(ret_reason, "%s/" PIN_FS ": pinned by another build of osh",
+			     fs->root) < 0)
+			*ret_reason = NULL;
+		else if (r == 0 && (r = fs_reuse(fs, fs->fs_dir)) < 0)
+			set_reason(ret_reason, r, "adopting the pinned BPF LSM programs");
+		else if (r < 0)
+			set_reason(ret_reason, r, "reading the pinned BPF LSM version");
+		goto out;
+	}
+	/* Nothing pinned, or a pinning interrupted before its version (no sandbox can use it):
+	 * start afresh. */
+	if (fs->fs_dir >= 0) {
+		close(fs->fs_dir);
+		fs->fs_dir = -1;
+		if ((r = fs_dir_remove(root_fd)) < 0) {
+			set_reason(ret_reason, r, "removing an interrupted BPF LSM pinning");
+			goto out;
+		}
+	}
+	if (mkdirat(root_fd, PIN_FS, 0700) < 0 ||
+	    (fs->fs_dir = openat(root_fd, PIN_FS, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    mkdirat(fs->fs_dir, PIN_SBX, 0700) < 0) {
+		r = set_reason(ret_reason, -errno, fs->root);
+		goto out;
+	}
+	r = fs_load(fs, sandbox_level, fs->fs_dir, ret_reason);
+	if (r == 0)
+		r = osh_bpf_pin_version_put(fs->fs_dir, &want);
 	if (r < 0) {
-		set_reason(ret_reason, r, "loading the BPF LSM fs programs");
-		goto fail;
+		/* The links held here still detach when fs is freed. */
+		(void)fs_dir_remove(root_fd);
+		if (ret_reason && !*ret_reason)
+			set_reason(ret_reason, r, "pinning the BPF LSM version");
+	}
+out:
+	flock(root_fd, LOCK_UN);
+	close(root_fd);
+	return r;
+}
+
+int osh_bpf_fs_open_root(unsigned int sandbox_level, const char *bpffs_root,
+			 struct osh_bpf_fs **ret, char **ret_reason)
+{
+	struct osh_bpf_fs *fs;
+	int r;
+
+	if (ret_reason)
+		*ret_reason = NULL;
+	if ((r = osh_bpf_fs_refused()) < 0)
+		return set_reason(ret_reason, r, "the kernel refuses BPF LSM programs");
+	fs = fs_new();
+	if (!fs)
+		return -ENOMEM;
+	if (bpffs_root) {
+		fs->root = strdup(bpffs_root);
+		r = fs->root ? fs_open_pinned(fs, sandbox_level, ret_reason) : -ENOMEM;
+	} else {
+		r = fs_load(fs, sandbox_level, -1, ret_reason);
+	}
+	if (r < 0) {
+		osh_bpf_fs_free(fs);
+		return r;
 	}
 	*ret = fs;
 	return 0;
-fail:
-	osh_bpf_fs_free(fs);
-	return r;
+}
+
+int osh_bpf_fs_open(unsigned int sandbox_level, struct osh_bpf_fs **ret, char **ret_reason)
+{
+	return osh_bpf_fs_open_root(sandbox_level, NULL, ret, ret_reason);
+}
+
+const char *osh_bpf_fs_root(const struct osh_bpf_fs *fs)
+{
+	return fs->root;
 }
 
 void osh_bpf_fs_free(struct osh_bpf_fs *fs)
@@ -166,10 +412,25 @@ void osh_bpf_fs_free(struct osh_bpf_fs *fs)
 	if (fs->stop_fd >= 0)
 		close(fs->stop_fd);
 	ring_buffer__free(fs->rb);
+	/* Closes the link descriptors: without pins that detaches the programs; pinned links stay
+	 * attached through their pins. */
+	for (size_t i = 0; i < MAX_PROGRAMS; i++)
+		bpf_link__destroy(fs->links[i]);
+	if (fs->rules_fd >= 0)
+		close(fs->rules_fd);
+	if (fs->events_fd >= 0)
+		close(fs->events_fd);
+	if (fs->stats_fd >= 0)
+		close(fs->stats_fd);
+	if (fs->fs_dir >= 0)
+		close(fs->fs_dir);
 	fs__destroy(fs->skel);
+	pthread_mutex_destroy(&fs->lock);
+	pthread_mutex_destroy(&fs->consume_lock);
+	free(fs->handlers);
+	free(fs->root);
 	free(fs);
 }
-
 static int access_rank(uint32_t access)
 {
 	return access & OSH_FS_DENY ? 3 : access & OSH_FS_WRITE ? 2 : 1;
@@ -218,7 +479,7 @@ int osh_bpf_fs_rules_set(struct osh_bpf_fs *fs, uint64_t sandbox,
 	}
 	/* The switch: one update of the outer map. Programs running now keep the inner map
 	 * they looked up; the kernel frees the old one after them. */
-	r = bpf_map_update_elem(bpf_map__fd(fs->skel->maps.osh_fs_sbx), &sandbox, &inner, BPF_ANY);
+	r = bpf_map_update_elem(fs->rules_fd, &sandbox, &inner, BPF_ANY);
 	if (r < 0)
 		osh_sandbox_error_set(e, r, "bpf-lsm", NULL, "installing the rule map");
 out:
@@ -228,7 +489,7 @@ out:
 
 int osh_bpf_fs_rules_remove(struct osh_bpf_fs *fs, uint64_t sandbox)
 {
-	int r = bpf_map_delete_elem(bpf_map__fd(fs->skel->maps.osh_fs_sbx), &sandbox);
+	int r = bpf_map_delete_elem(fs->rules_fd, &sandbox) < 0 ? -errno : 0;
 
 	return r == -ENOENT ? 0 : r;
 }
@@ -236,10 +497,25 @@ int osh_bpf_fs_rules_remove(struct osh_bpf_fs *fs, uint64_t sandbox)
 static int event_dispatch(void *ctx, void *data, size_t size)
 {
 	struct osh_bpf_fs *fs = ctx;
+	const struct osh_fs_event *ev = data;
+	osh_bpf_fs_event_fn fn;
+	void *fn_ctx;
 
-	if (size < sizeof(struct osh_fs_event) || !fs->fn)
+	if (size < sizeof(struct osh_fs_event))
 		return 0;
-	fs->fn(data, fs->fn_ctx);
+	pthread_mutex_lock(&fs->lock);
+	fn = fs->fn;
+	fn_ctx = fs->fn_ctx;
+	for (size_t i = 0; i < fs->n_handlers; i++)
+		if (fs->handlers[i].sandbox == ev->sandbox) {
+			fn = fs->handlers[i].fn;
+			fn_ctx = fs->handlers[i].ctx;
+			break;
+		}
+	/* Called under the lock: once a receiver is removed, it is never called again. */
+	if (fn)
+		fn(ev, fn_ctx);
+	pthread_mutex_unlock(&fs->lock);
 	return 0;
 }
 
@@ -247,8 +523,7 @@ static int ringbuf_ensure(struct osh_bpf_fs *fs)
 {
 	if (fs->rb)
 		return 0;
-	fs->rb =
-	    ring_buffer__new(bpf_map__fd(fs->skel->maps.osh_fs_events), event_dispatch, fs, NULL);
+	fs->rb = ring_buffer__new(fs->events_fd, event_dispatch, fs, NULL);
 	return fs->rb ? 0 : (errno ? -errno : -ENOMEM);
 }
 
@@ -258,8 +533,10 @@ int osh_bpf_fs_events_poll(struct osh_bpf_fs *fs, int timeout_ms, osh_bpf_fs_eve
 
 	if (r < 0)
 		return r;
+	pthread_mutex_lock(&fs->lock);
 	fs->fn = fn;
 	fs->fn_ctx = ctx;
+	pthread_mutex_unlock(&fs->lock);
 	return ring_buffer__poll(fs->rb, timeout_ms);
 }
 
@@ -274,39 +551,232 @@ static void *event_thread(void *arg)
 	for (;;) {
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			break;
+		pthread_mutex_lock(&fs->consume_lock);
 		ring_buffer__consume(fs->rb);
+		pthread_mutex_unlock(&fs->consume_lock);
 		if (p[1].revents)
 			break;
 	}
 	return NULL;
 }
 
-int osh_bpf_fs_events_start(struct osh_bpf_fs *fs, osh_bpf_fs_event_fn fn, void *ctx)
+static int thread_ensure(struct osh_bpf_fs *fs)
 {
+	sigset_t all, old;
 	int r;
 
 	if (fs->thread_on)
-		return -EBUSY;
+		return 0;
 	if ((r = ringbuf_ensure(fs)) < 0)
 		return r;
-	fs->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (fs->stop_fd < 0)
+	if (fs->stop_fd < 0 && (fs->stop_fd = eventfd(0, EFD_CLOEXEC)) < 0)
 		return -errno;
+	/* The thread takes no signals: the caller's handlers and sigwait stay as they were. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = -pthread_create(&fs->thread, NULL, event_thread, fs);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r == 0)
+		fs->thread_on = true;
+	return r;
+}
+
+int osh_bpf_fs_events_start(struct osh_bpf_fs *fs, osh_bpf_fs_event_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&fs->lock);
 	fs->fn = fn;
 	fs->fn_ctx = ctx;
-	r = pthread_create(&fs->thread, NULL, event_thread, fs);
-	if (r)
-		return -r;
-	fs->thread_on = true;
-	return 0;
+	pthread_mutex_unlock(&fs->lock);
+	return thread_ensure(fs);
+}
+
+int osh_bpf_fs_sandbox_events(struct osh_bpf_fs *fs, uint64_t sandbox, osh_bpf_fs_event_fn fn,
+			      void *ctx)
+{
+	size_t i;
+	int r = 0;
+
+	/* A receiver that goes still gets what its sandbox's last moments left in the buffer
+	 * (the command has exited; its denials were written before its syscalls returned). */
+	if (!fn && fs->thread_on) {
+		pthread_mutex_lock(&fs->consume_lock);
+		ring_buffer__consume(fs->rb);
+		pthread_mutex_unlock(&fs->consume_lock);
+	}
+	pthread_mutex_lock(&fs->lock);
+	for (i = 0; i < fs->n_handlers && fs->handlers[i].sandbox != sandbox; i++)
+		;
+	if (!fn) {
+		if (i < fs->n_handlers)
+			fs->handlers[i] = fs->handlers[--fs->n_handlers];
+	} else if (i < fs->n_handlers) {
+		fs->handlers[i] = (struct handler){ sandbox, fn, ctx };
+	} else {
+		struct handler *v = realloc(fs->handlers, (i + 1) * sizeof(*v));
+
+		if (v) {
+			fs->handlers = v;
+			fs->handlers[fs->n_handlers++] = (struct handler){ sandbox, fn, ctx };
+		} else {
+			r = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	return r < 0 || !fn ? r : thread_ensure(fs);
 }
 
 int osh_bpf_fs_stats_get(struct osh_bpf_fs *fs, struct osh_fs_stats *ret)
 {
-	if (!fs->skel->bss)
-		return -ENODATA;
-	*ret = *(volatile struct osh_fs_stats *)&fs->skel->bss->stats;
+	struct fs__bss bss;
+	uint32_t zero = 0;
+
+	/* The .bss map's one value is the whole section. */
+	if (bpf_map_lookup_elem(fs->stats_fd, &zero, &bss) < 0)
+		return -errno;
+	*ret = bss.stats;
 	return 0;
+}
+
+/* ---- sandboxes under a bpffs root ----------------------------------------------------------- */
+
+/* The sandbox's record: <root>/fs/sandboxes/<name>, its cgroup id. */
+static int sbx_path(const char *name, char *buf, size_t size)
+{
+	if (!name || osh_cgroup_name_check(name) < 0)
+		return -EINVAL;
+	snprintf(buf, size, PIN_SBX "/%s", name);
+	return 0;
+}
+
+/* Drops the rules and the record of what is pinned as name (under fs_dir). */
+static int sbx_purge(int fs_dir, int rules_fd, const char *path)
+{
+	uint64_t id;
+
+	if (osh_bpf_pin_u64_get(fs_dir, path, &id) == 0 && rules_fd >= 0)
+		(void)bpf_map_delete_elem(rules_fd, &id);
+	return unlinkat(fs_dir, path, 0) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+int osh_bpf_fs_sandbox_add(struct osh_bpf_fs *fs, const char *name, uint64_t sandbox)
+{
+	char path[64];
+	int r;
+
+	if (!fs->root)
+		return 0;
+	if ((r = sbx_path(name, path, sizeof(path))) < 0)
+		return r;
+	/* An earlier cgroup of this name (a daemon that died before destroying it) left these. */
+	if ((r = sbx_purge(fs->fs_dir, fs->rules_fd, path)) < 0)
+		return r;
+	return osh_bpf_pin_u64_put(fs->fs_dir, path, sandbox);
+}
+
+int osh_bpf_fs_sandbox_adopt(struct osh_bpf_fs *fs, const char *name, uint64_t sandbox)
+{
+	char path[64];
+	uint64_t id;
+	int r;
+
+	if (!fs->root)
+		return -EINVAL;
+	if ((r = sbx_path(name, path, sizeof(path))) < 0)
+		return r;
+	r = osh_bpf_pin_u64_get(fs->fs_dir, path, &id);
+	if (r < 0)
+		return r == -ENOENT ? -ENOENT : r;
+	/* The record of an earlier cgroup of the same name is not this sandbox's. */
+	return id == sandbox ? 0 : -ENOENT;
+}
+
+int osh_bpf_fs_sandbox_remove(struct osh_bpf_fs *fs, const char *name, uint64_t sandbox)
+{
+	char path[64];
+	uint64_t id;
+	int r;
+
+	(void)osh_bpf_fs_sandbox_events(fs, sandbox, NULL, NULL);
+	r = osh_bpf_fs_rules_remove(fs, sandbox);
+	if (!fs->root || sbx_path(name, path, sizeof(path)) < 0)
+		return r;
+	/* Only our own record: a later sandbox of the same name may have replaced it. */
+	if (osh_bpf_pin_u64_get(fs->fs_dir, path, &id) == 0 && id == sandbox &&
+	    unlinkat(fs->fs_dir, path, 0) < 0 && errno != ENOENT && r == 0)
+		r = -errno;
+	return r;
+}
+
+/* <root>/fs as a descriptor, or -errno. */
+static int fs_dir_open(const char *bpffs_root)
+{
+	char *path = NULL;
+	int fd;
+
+	if (asprintf(&path, "%s/" PIN_FS, bpffs_root) < 0)
+		return -ENOMEM;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(path);
+	return fd < 0 ? -errno : fd;
+}
+
+int osh_bpf_fs_pinned(const char *bpffs_root, const char *name)
+{
+	char path[64];
+	int dir, r;
+
+	if ((r = sbx_path(name, path, sizeof(path))) < 0)
+		return r;
+	dir = fs_dir_open(bpffs_root);
+	if (dir < 0)
+		return dir == -ENOENT ? 0 : dir;
+	r = faccessat(dir, path, F_OK, 0) == 0 ? 1 : errno == ENOENT ? 0 : -errno;
+	close(dir);
+	return r;
+}
+
+int osh_bpf_fs_purge(const char *bpffs_root, const char *name)
+{
+	char path[64];
+	int dir, rules, r;
+
+	if ((r = sbx_path(name, path, sizeof(path))) < 0)
+		return r;
+	dir = fs_dir_open(bpffs_root);
+	if (dir < 0)
+		return dir == -ENOENT ? 0 : dir;
+	/* Any build's pins: the rule map is keyed by cgroup id whatever the programs are. */
+	rules = osh_bpf_pin_get(dir, PIN_RULES);
+	r = sbx_purge(dir, rules, path);
+	if (rules >= 0)
+		close(rules);
+	close(dir);
+	return r;
+}
+
+int osh_bpf_fs_unpin_if_unused(struct osh_bpf_fs *fs)
+{
+	int root_fd, r = 0;
+
+	if (!fs->root || fs->fs_dir < 0)
+		return 0;
+	root_fd = open(fs->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	flock(root_fd, LOCK_EX);
+	/* rmdir fails while any sandbox (of any process) has a record. */
+	if (unlinkat(fs->fs_dir, PIN_SBX, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+		r = errno == ENOTEMPTY ? 0 : -errno;
+		goto out;
+	}
+	r = osh_bpf_pin_dir_remove(root_fd, PIN_FS);
+	/* The root goes with the last loader's pins (the egress loader does the same). */
+	if (r == 0 && rmdir(fs->root) < 0 && errno != ENOENT && errno != ENOTEMPTY)
+		r = -errno;
+out:
+	flock(root_fd, LOCK_UN);
+	close(root_fd);
+	return r;
 }
 
 const char *osh_fs_op_name(unsigned int op)

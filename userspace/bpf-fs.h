@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Loader of bpf/fs.bpf.c: the BPF LSM filesystem programs (global, attached once per loader)
- * and each sandbox's rule set (inode+device keys in a per-sandbox inner map, swapped whole on
- * reload). Functions return 0 or -errno and never print. */
+/* Loader of bpf/fs.bpf.c: the BPF LSM filesystem programs (global, attached once per loader,
+ * or pinned under a bpffs root so they outlive the process) and each sandbox's rule set
+ * (inode+device keys in a per-sandbox inner map, swapped whole on reload). Functions return 0 or
+ * -errno and never print. Pin layout: docs/arch-sandbox.md, "Pinning". */
 #ifndef OSH_USERSPACE_BPF_FS_H
 #define OSH_USERSPACE_BPF_FS_H
 
@@ -21,16 +22,48 @@ struct osh_bpf_fs_rule {
 };
 
 /* Loads and attaches the programs for sandboxes that are cgroups at depth sandbox_level below
- * the cgroup2 root. -EPERM/-EINVAL/-ENOENT... when the kernel refuses BPF LSM; *ret_reason (if
- * not NULL) then gets a malloc'd one-line reason. On success *ret is owned by the caller. */
+ * the cgroup2 root, private to the process (they detach with osh_bpf_fs_free or its exit).
+ * -EPERM/-EINVAL/-ENOENT... when the kernel refuses BPF LSM; *ret_reason (if not NULL) then gets
+ * a malloc'd one-line reason. On success *ret is owned by the caller. */
 int osh_bpf_fs_open(unsigned int sandbox_level, struct osh_bpf_fs **ret, char **ret_reason);
+/* The same with bpffs_root not NULL: maps, programs and links are pinned under
+ * <bpffs_root>/fs/ (the version record last), or taken from there when a process of the same
+ * build pinned them (no load, no verifier; a program whose link pin is missing is attached
+ * again), so enforcement outlives the process. -ESTALE when they were pinned by another build
+ * or another sandbox_level. */
+int osh_bpf_fs_open_root(unsigned int sandbox_level, const char *bpffs_root,
+			 struct osh_bpf_fs **ret, char **ret_reason);
+/* The bpffs root fs was opened with, or NULL. */
+const char *osh_bpf_fs_root(const struct osh_bpf_fs *fs);
 /* -EPERM when this kernel refuses BPF LSM programs altogether (microseconds: no BTF parsing),
  * else 0 (which does not prove that bpf is an active LSM). */
 int osh_bpf_fs_refused(void);
 
-/* Detaches the programs and frees fs (the kernel drops every sandbox's rules with the maps).
- * Accepts NULL. */
+/* Frees fs. Without a bpffs root that detaches the programs (the kernel drops every sandbox's
+ * rules with the maps); with one, the pins keep all of it in place. Accepts NULL. */
 void osh_bpf_fs_free(struct osh_bpf_fs *fs);
+/* With a bpffs root and no sandbox recorded under it any more (by any process): removes
+ * <root>/fs/, which detaches the programs, and the root directory when nothing else is left in
+ * it. 0 also when sandboxes remain. */
+int osh_bpf_fs_unpin_if_unused(struct osh_bpf_fs *fs);
+
+/* Sandboxes by name under a bpffs root: <root>/fs/sandboxes/<name> records the cgroup id, so a
+ * later process can find (adopt) or remove (purge) the sandbox's rules. Without a root, _add is
+ * a no-op and _adopt -EINVAL. */
+/* Records sandbox (a cgroup id) as name, dropping the rules an earlier cgroup of that name
+ * left. Before osh_bpf_fs_rules_set, so no rules exist that no record names. */
+int osh_bpf_fs_sandbox_add(struct osh_bpf_fs *fs, const char *name, uint64_t sandbox);
+/* 0 when name is recorded with this cgroup id; -ENOENT when it is not recorded or names an
+ * earlier cgroup of that name. */
+int osh_bpf_fs_sandbox_adopt(struct osh_bpf_fs *fs, const char *name, uint64_t sandbox);
+/* Forgets the sandbox: its event receiver, its rules (its processes are no longer governed) and
+ * its record, if it is still this cgroup's. */
+int osh_bpf_fs_sandbox_remove(struct osh_bpf_fs *fs, const char *name, uint64_t sandbox);
+/* 1 when name has a record under bpffs_root, 0 when not, or -errno. No object needed. */
+int osh_bpf_fs_pinned(const char *bpffs_root, const char *name);
+/* Drops the rules and the record of name under bpffs_root without a loaded object (any build's
+ * pins). 0 also when nothing was recorded. */
+int osh_bpf_fs_purge(const char *bpffs_root, const char *name);
 
 /* Installs the rule set of one sandbox, replacing any earlier one in a single map update: an
  * access sees the old set or the new one, never a mix. A path that cannot be resolved is
@@ -50,8 +83,14 @@ typedef void (*osh_bpf_fs_event_fn)(const struct osh_fs_event *ev, void *ctx);
 int osh_bpf_fs_events_poll(struct osh_bpf_fs *fs, int timeout_ms, osh_bpf_fs_event_fn fn,
 			   void *ctx);
 
-/* Starts a thread that delivers events to fn until osh_bpf_fs_free(). At most one. */
+/* Starts (once) a thread that delivers events until osh_bpf_fs_free(): to the receiver of their
+ * sandbox (osh_bpf_fs_sandbox_events), else to fn (NULL: dropped). Not together with
+ * osh_bpf_fs_events_poll. */
 int osh_bpf_fs_events_start(struct osh_bpf_fs *fs, osh_bpf_fs_event_fn fn, void *ctx);
+/* Sets the receiver of sandbox's events (fn NULL: removes it; once this returns it is not called
+ * any more) and starts the thread if needed. fn runs on that thread. */
+int osh_bpf_fs_sandbox_events(struct osh_bpf_fs *fs, uint64_t sandbox, osh_bpf_fs_event_fn fn,
+			      void *ctx);
 
 /* The programs' counters. */
 int osh_bpf_fs_stats_get(struct osh_bpf_fs *fs, struct osh_fs_stats *ret);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
@@ -41,7 +42,9 @@ struct osh_sandbox {
 	uid_t uid;
 	gid_t gid;
 	char *bpf_lsm_reason;
-	struct osh_bpf_fs *bpf_fs;   /* BPF LSM programs, held for the sandbox's lifetime */
+	struct osh_bpf_fs *bpf_fs; /* the process's BPF LSM programs (one reference), or NULL */
+	bool bpf_fs_added; /* rules (and record, with a root) of cgroup bpf_fs_id are ours */
+	uint64_t bpf_fs_id;
 	struct osh_sandbox_net *net; /* egress programs and DNS responder */
 	const char *bpffs_root;	     /* cfg's, borrowed: NULL or where the kernel state is pinned */
 	struct osh_strv warnings;
@@ -249,31 +252,126 @@ static char *bpf_lsm_reason(void)
 	return strdup(why);
 }
 
-/* Loads the BPF LSM programs when the kernel runs them: bpf must be an active LSM (a kernel
- * without it accepts the programs but never calls them) and the load must succeed. */
-static void bpf_lsm_open(const struct osh_sandbox_config *cfg, struct osh_sandbox *sb)
+/* The BPF LSM programs serve every sandbox of the process (their state is keyed by cgroup id):
+ * loaded, or with a bpffs root taken from its pins, by the first sandbox that uses them, freed
+ * after the last one (and with a root unpinned when no sandbox of any process is left). */
+static struct {
+	pthread_mutex_t lock;
+	struct osh_bpf_fs *fs;
+	unsigned int refs;
+} FS = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static bool root_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+static int bpf_fs_ref(const char *root, struct osh_bpf_fs **ret, char **ret_reason)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&FS.lock);
+	if (FS.refs && !root_eq(osh_bpf_fs_root(FS.fs), root))
+		r = -EXDEV;
+	else if (!FS.refs)
+		r = osh_bpf_fs_open_root(SANDBOX_CGROUP_LEVEL, root, &FS.fs, ret_reason);
+	if (r == 0) {
+		FS.refs++;
+		*ret = FS.fs;
+	}
+	pthread_mutex_unlock(&FS.lock);
+	return r;
+}
+
+static void bpf_fs_unref(void)
+{
+	pthread_mutex_lock(&FS.lock);
+	/* The event thread never takes FS.lock: freeing (which joins it) is safe under it. */
+	if (FS.refs && !--FS.refs) {
+		(void)osh_bpf_fs_unpin_if_unused(FS.fs);
+		osh_bpf_fs_free(FS.fs);
+		FS.fs = NULL;
+	}
+	pthread_mutex_unlock(&FS.lock);
+}
+
+static int bpf_lsm_error(struct osh_sandbox_error *e, int r, const struct osh_sandbox_config *cfg,
+			 const char *reason)
+{
+	if (r == -ESTALE)
+		return osh_sandbox_error_set(
+		    e, ESTALE, "bpf-lsm", cfg->bpffs_root,
+		    "pinned by another build of osh: stop every osh process using it, destroy its "
+		    "sandboxes (or `rm -r %s`, which ends their enforcement) and start again",
+		    cfg->bpffs_root);
+	if (r == -EXDEV)
+		return osh_sandbox_error_set(e, EXDEV, "bpf-lsm",
+					     cfg->bpffs_root ? cfg->bpffs_root : "(none)",
+					     "this process already uses another bpffs root");
+	return osh_sandbox_error_set(e, -r, "bpf-lsm", cfg->bpffs_root, "%s",
+				     reason ? reason : "the programs did not load");
+}
+
+/* Takes the BPF LSM programs when the kernel runs them: bpf must be an active LSM (a kernel
+ * without it accepts the programs but never calls them) and the load must succeed; otherwise
+ * the sandbox has Landlock alone and bpf_lsm_reason says why. A sandbox keeps what it was
+ * created with: adopting one that has no BPF LSM record under the root does not add it (its
+ * processes run with Landlock's deny carve-out), and one that has a record must get the
+ * programs back (-errno otherwise). Pins of another build, or another root in this process,
+ * fail the call. */
+static int bpf_lsm_open(const struct osh_sandbox_config *cfg, struct osh_sandbox *sb, bool adopt,
+			struct osh_sandbox_error *e)
 {
 	char *reason = NULL;
+	int r;
 
 	sb->bpf_lsm_reason = bpf_lsm_reason();
-	if (cfg->no_bpf_lsm) {
+	if (adopt) {
+		r = osh_bpf_fs_pinned(cfg->bpffs_root, sb->name);
+		if (r < 0)
+			return osh_sandbox_error_set(e, -r, "bpf-lsm", cfg->bpffs_root, NULL);
+		if (r == 0) {
+			free(sb->bpf_lsm_reason);
+			sb->bpf_lsm_reason = strdup("not used: the sandbox was created without it");
+			return 0;
+		}
+	} else if (cfg->no_bpf_lsm) {
 		free(sb->bpf_lsm_reason);
 		sb->bpf_lsm_reason = strdup("off (no_bpf_lsm)");
-		return;
+		return 0;
+	} else if (sb->bpf_lsm_reason) {
+		return 0;
 	}
-	/* The fs programs are not pinned yet: they would end with this process, and with them the
-	 * exact deny paths that let Landlock drop its carve-out. Landlock alone survives. */
-	if (cfg->bpffs_root) {
+	r = bpf_fs_ref(cfg->bpffs_root, &sb->bpf_fs, &reason);
+	if (r < 0 && (adopt || r == -ESTALE || r == -EXDEV)) {
+		bpf_lsm_error(e, r, cfg, reason);
+		free(reason);
+		return r;
+	}
+	if (r < 0) {
 		free(sb->bpf_lsm_reason);
-		sb->bpf_lsm_reason =
-		    strdup("not used with a bpffs root (its programs are not pinned "
-			   "yet; Landlock enforces the deny paths)");
-		return;
-	}
-	if (sb->bpf_lsm_reason)
-		return;
-	if (osh_bpf_fs_open(SANDBOX_CGROUP_LEVEL, &sb->bpf_fs, &reason) < 0)
 		sb->bpf_lsm_reason = reason ? reason : strdup("the programs did not load");
+		return 0;
+	}
+	free(reason);
+	free(sb->bpf_lsm_reason);
+	sb->bpf_lsm_reason = NULL;
+	return 0;
+}
+
+/* Drops the sandbox's BPF LSM state (remove: also its rules and record, else only its event
+ * receiver; without a root its rules go either way, as they would with the process) and the
+ * reference on the programs. */
+static void bpf_lsm_close(struct osh_sandbox *sb, bool remove)
+{
+	if (!sb->bpf_fs)
+		return;
+	if (sb->bpf_fs_added && (remove || !sb->bpffs_root))
+		(void)osh_bpf_fs_sandbox_remove(sb->bpf_fs, sb->name, sb->bpf_fs_id);
+	else if (sb->bpf_fs_added)
+		(void)osh_bpf_fs_sandbox_events(sb->bpf_fs, sb->bpf_fs_id, NULL, NULL);
+	sb->bpf_fs = NULL;
+	bpf_fs_unref();
 }
 
 static int bpf_rules_push(struct osh_bpf_fs_rule **v, size_t *n, const char *path, uint32_t access,
@@ -329,6 +427,34 @@ static int bpf_lsm_rules_install(const struct osh_sandbox_config *cfg, struct os
 					 NULL, e);
 	free(v);
 	return r;
+}
+
+/* The sandbox's BPF LSM state once its cgroup exists: the record under the root (created, or
+ * checked when adopting: -ENOENT when it names another cgroup), the rules from cfg (adopting:
+ * replacing the pinned ones in one update, which kept enforcing until then) and the event
+ * receiver. */
+static int bpf_lsm_start(const struct osh_sandbox_config *cfg, struct osh_sandbox *sb, bool adopt,
+			 struct osh_sandbox_error *e)
+{
+	int r;
+
+	r = adopt ? osh_bpf_fs_sandbox_adopt(sb->bpf_fs, sb->name, sb->cg->id)
+		  : osh_bpf_fs_sandbox_add(sb->bpf_fs, sb->name, sb->cg->id);
+	if (r < 0)
+		return osh_sandbox_error_set(e, -r, "bpf-lsm", adopt ? sb->name : cfg->bpffs_root,
+					     r == -ENOENT && adopt
+						 ? "its pinned BPF LSM state is gone"
+						 : "recording the sandbox");
+	sb->bpf_fs_added = true;
+	sb->bpf_fs_id = sb->cg->id;
+	if ((r = bpf_lsm_rules_install(cfg, sb, e)) < 0)
+		return r;
+	if (cfg->fs_event_fn &&
+	    (r = osh_bpf_fs_sandbox_events(sb->bpf_fs, sb->cg->id, cfg->fs_event_fn,
+					   cfg->fs_event_ctx)) < 0)
+		return osh_sandbox_error_set(e, -r, "bpf-lsm", NULL, "starting the event reader");
+	sb->mechanisms |= OSH_MECH_BPF_LSM;
+	return 0;
 }
 
 int osh_sandbox_fs_reload(struct osh_sandbox *sb, const struct osh_policy_image *img,
@@ -421,7 +547,7 @@ out:
 
 /* Everything of a sandbox that lives in this process and can be rebuilt from cfg: name, workdir,
  * identity, Landlock ruleset, seccomp program. */
-static int sandbox_prepare(const struct osh_sandbox_config *cfg, struct osh_sandbox *sb,
+static int sandbox_prepare(const struct osh_sandbox_config *cfg, struct osh_sandbox *sb, bool adopt,
 			   struct osh_sandbox_error *e)
 {
 	char cwd[PATH_MAX];
@@ -449,7 +575,9 @@ static int sandbox_prepare(const struct osh_sandbox_config *cfg, struct osh_sand
 	if (sb->set_ids)
 		sb->mechanisms |= OSH_MECH_IDENTITY;
 	sb->mechanisms |= OSH_MECH_NO_CAPS;
-	bpf_lsm_open(cfg, sb);
+	/* Before Landlock: with BPF LSM its ruleset has no deny carve-out. */
+	if ((r = bpf_lsm_open(cfg, sb, adopt, e)) < 0)
+		return r;
 	if ((r = landlock_prepare(cfg, sb, e)) < 0)
 		return r;
 	if (!cfg->no_seccomp) {
@@ -492,7 +620,7 @@ int osh_sandbox_create(const struct osh_sandbox_config *cfg, struct osh_sandbox 
 		return osh_sandbox_error_set(e, ENOMEM, "sandbox", NULL, NULL);
 	sb->landlock_fd = sb->pidfd = -1;
 	sb->bpffs_root = cfg->bpffs_root;
-	if ((r = sandbox_prepare(cfg, sb, e)) < 0)
+	if ((r = sandbox_prepare(cfg, sb, false, e)) < 0)
 		goto fail;
 	/* Last: everything that can fail for policy reasons has, so no cgroup is left behind. */
 	if ((r = osh_cgroup_create(sb->name, &sb->cg, e)) < 0)
@@ -501,17 +629,8 @@ int osh_sandbox_create(const struct osh_sandbox_config *cfg, struct osh_sandbox 
 	/* Mechanisms keyed by the cgroup (BPF LSM filesystem rules, network programs) go here:
 	 * the cgroup and its id (sb->cg->id) exist, the child does not yet, so whatever is
 	 * attached now governs it from its first instruction. Each sets its OSH_MECH_* bit. */
-	if (sb->bpf_fs) {
-		if ((r = bpf_lsm_rules_install(cfg, sb, e)) < 0)
-			goto fail;
-		if (cfg->fs_event_fn && (r = osh_bpf_fs_events_start(sb->bpf_fs, cfg->fs_event_fn,
-								     cfg->fs_event_ctx)) < 0) {
-			r = osh_sandbox_error_set(e, r, "bpf-lsm", NULL,
-						  "starting the event reader");
-			goto fail;
-		}
-		sb->mechanisms |= OSH_MECH_BPF_LSM;
-	}
+	if (sb->bpf_fs && (r = bpf_lsm_start(cfg, sb, false, e)) < 0)
+		goto fail;
 	if (cfg->net_policy && (r = net_start(cfg, sb, false, e)) < 0)
 		goto fail;
 	*ret = sb;
@@ -535,11 +654,13 @@ int osh_sandbox_adopt(const struct osh_sandbox_config *cfg, struct osh_sandbox *
 		return osh_sandbox_error_set(e, ENOMEM, "sandbox", NULL, NULL);
 	sb->landlock_fd = sb->pidfd = -1;
 	sb->bpffs_root = cfg->bpffs_root;
-	if ((r = sandbox_prepare(cfg, sb, e)) < 0)
+	if ((r = sandbox_prepare(cfg, sb, true, e)) < 0)
 		goto fail;
 	if ((r = osh_cgroup_open(sb->name, &sb->cg, e)) < 0)
 		goto fail;
 	sb->mechanisms |= OSH_MECH_CGROUP;
+	if (sb->bpf_fs && (r = bpf_lsm_start(cfg, sb, true, e)) < 0)
+		goto fail;
 	if (cfg->net_policy && (r = net_start(cfg, sb, true, e)) < 0)
 		goto fail;
 	*ret = sb;
@@ -559,9 +680,9 @@ void osh_sandbox_release(struct osh_sandbox *sb)
 		close(sb->pidfd);
 	if (sb->landlock_fd >= 0)
 		close(sb->landlock_fd);
-	osh_bpf_fs_free(sb->bpf_fs);
 	/* With a bpffs root the pins keep enforcing; without one this detaches, as the process
 	 * exiting would. */
+	bpf_lsm_close(sb, false);
 	osh_sandbox_net_release(sb->net);
 	osh_cgroup_free(sb->cg);
 	osh_seccomp_prog_free(&sb->seccomp);
@@ -590,7 +711,8 @@ int osh_sandbox_purge(const char *bpffs_root, const char *name, struct osh_sandb
 		return r;
 	}
 	/* After the processes: the pins are what still governs them. */
-	if (bpffs_root && (r = osh_egress_purge(bpffs_root, name)) < 0)
+	if (bpffs_root && ((r = osh_bpf_fs_purge(bpffs_root, name)) < 0 ||
+			   (r = osh_egress_purge(bpffs_root, name)) < 0))
 		return osh_sandbox_error_set(e, -r, "purge", bpffs_root, "removing the pins of %s",
 					     name);
 	return 0;
@@ -716,8 +838,8 @@ int osh_sandbox_destroy(struct osh_sandbox *sb, struct osh_sandbox_error *e)
 		close(sb->pidfd);
 	if (sb->landlock_fd >= 0)
 		close(sb->landlock_fd);
-	/* After the cgroup: nothing of the sandbox runs any more when the programs go. */
-	osh_bpf_fs_free(sb->bpf_fs);
+	/* After the cgroup: nothing of the sandbox runs any more when its rules go. */
+	bpf_lsm_close(sb, true);
 	osh_sandbox_net_free(sb->net);
 	osh_seccomp_prog_free(&sb->seccomp);
 	osh_strv_free(&sb->warnings);

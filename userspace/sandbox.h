@@ -57,10 +57,10 @@ struct osh_sandbox_config {
 	osh_sandbox_net_event_fn net_event_fn;
 	void *net_event_ctx;
 	/* NULL: the kernel state is private to the process and ends with it (`oshctl run`).
-	 * Otherwise (oshd: /sys/fs/bpf/osh) the egress programs, maps and links are pinned there, so
-	 * enforcement outlives the process and a later one can osh_sandbox_adopt the sandbox. Not
-	 * owned; must outlive the sandbox. Every sandbox of a process uses the same root. BPF LSM is
-	 * not used with a root yet (docs/arch-sandbox.md). */
+	 * Otherwise (oshd: /sys/fs/bpf/osh) the egress and BPF LSM programs, maps and links are
+	 * pinned there, so enforcement outlives the process and a later one can osh_sandbox_adopt
+	 * the sandbox. Not owned; must outlive the sandbox. Every sandbox of a process uses the same
+	 * root. */
 	const char *bpffs_root;
 };
 
@@ -130,7 +130,9 @@ int osh_sandbox_destroy(struct osh_sandbox *sb, struct osh_sandbox_error *e);
 
 /* Re-opens a sandbox whose cgroup (cfg->name, in osh's subtree) and pinned state exist, for a
  * daemon that restarted: opens the cgroup (does not create it), rebuilds the Landlock ruleset and
- * seccomp filter from cfg for future execs, re-adopts the pinned egress state under
+ * seccomp filter from cfg for future execs, re-adopts its pinned BPF LSM state and re-installs
+ * its filesystem rules from cfg in one update (a sandbox created without BPF LSM stays without
+ * it), re-adopts the pinned egress state under
  * cfg->bpffs_root (binary bit allocation, DNS-installed addresses, identities, generation),
  * installs cfg->net_policy as a new generation (always: one atomic flip, the DNS-installed
  * addresses its names still have carried over), starts a DNS responder and points the sandbox's

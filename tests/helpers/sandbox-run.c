@@ -21,6 +21,9 @@
 //   sandbox-run purge   --bpffs ROOT --name NAME
 //   sandbox-run many    --bpffs ROOT --policy FILE --name PREFIX --count N create|adopt|destroy
 //       the same for sandboxes PREFIX-0..N-1 (each running `sleep 600`), timed: `many N ms`.
+// --no-net leaves network_policies out (filesystem only, as the BPF LSM VM test uses it); BPF
+// LSM denials print as `fsevent cgroup=ID | LINE`; create and adopt print the sandbox's
+// mechanisms on stderr (`sandbox-run: sandbox NAME (...; bpf-lsm active)`).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +53,7 @@ struct opts {
 	const char *many_op;
 	bool hold;
 	bool no_dns;
+	bool no_net;
 	int count;
 	char **cmds[MAX_CMDS];
 	size_t n_cmds;
@@ -93,6 +97,8 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->hold = true;
 		} else if (!strcmp(argv[i], "--no-dns")) {
 			o->no_dns = true;
+		} else if (!strcmp(argv[i], "--no-net")) {
+			o->no_net = true;
 		} else if (!o->many_op && argv[i][0] != '-' && !strcmp(argv[1], "many")) {
 			o->many_op = argv[i];
 		} else {
@@ -118,6 +124,27 @@ static void print_event(const struct osh_net_event_info *ev, void *ctx)
 	       (unsigned long long)ev->cgroup_id, str(ev->hint), ev->line);
 }
 
+/* BPF LSM denials (the daemon's fs events), one line each. */
+static void print_fs_event(const struct osh_fs_event *ev, void *ctx)
+{
+	char *line = NULL;
+
+	(void)ctx;
+	if (osh_fs_event_format(ev, &line) == 0)
+		printf("fsevent cgroup=%llu | %s\n", (unsigned long long)ev->sandbox, line);
+	free(line);
+}
+
+/* The mechanisms line, for tests that check what enforces. */
+static void describe(const struct osh_sandbox *sb)
+{
+	char *text = NULL;
+
+	if (osh_sandbox_describe(sb, &text) == 0)
+		fprintf(stderr, "sandbox-run: %s\n", text);
+	free(text);
+}
+
 static int config_load(const struct opts *o, struct osh_sandbox_config *cfg)
 {
 	struct osh_diag_list diags = { 0 };
@@ -140,7 +167,12 @@ static int config_load(const struct opts *o, struct osh_sandbox_config *cfg)
 		return r;
 	cfg->bpffs_root = o->bpffs;
 	cfg->no_dns = o->no_dns;
+	if (o->no_net) {
+		osh_policy_free(cfg->net_policy);
+		cfg->net_policy = NULL;
+	}
 	cfg->net_event_fn = print_event;
+	cfg->fs_event_fn = print_fs_event;
 	cfg->name = strdup(o->name);
 	if (o->workdir && !(cfg->workdir = strdup(o->workdir)))
 		return -ENOMEM;
@@ -372,6 +404,7 @@ static int cmd_pinned(const char *mode, const struct opts *o)
 			err_print("create", &e);
 			goto out;
 		}
+		describe(sb);
 		r = osh_sandbox_exec(sb, o->cmds[0],
 				     &(struct osh_sandbox_exec_opts){ .stdio = { -1, out, out },
 								      .new_session = true },
@@ -391,6 +424,7 @@ static int cmd_pinned(const char *mode, const struct opts *o)
 			goto out;
 		}
 		printf("adopted\n");
+		describe(sb);
 		if (!strcmp(mode, "destroy")) {
 			r = osh_sandbox_destroy(sb, &e);
 			sb = NULL;
