@@ -169,3 +169,6 @@ fi
 
 # --- oshd: policy set round trip (100 endpoints) and resident memory with 100 sandboxes ----------
 O=$O scripts/bench-oshd.sh
+
+# --- egress: trie size, reload, DNS responder latency, iperf3 in vs out of a sandbox ------------
+O=$O scripts/bench-egress.sh

@@ -184,3 +184,129 @@ int osh_binid_resolve(const char *pattern, bool glob, struct osh_binid_set *set)
 		return w.error;
 	return w.found;
 }
+
+/* The first n components of path ("/a/b/c", 2 -> "/a/b") into buf; false when path has fewer. */
+static bool components(const char *path, size_t n, char *buf, size_t size)
+{
+	const char *p = path;
+
+	for (size_t i = 0; i < n; i++) {
+		if (*p != '/' || !p[1])
+			return false;
+		p = strchrnul(p + 1, '/');
+	}
+	if ((size_t)(p - path) >= size)
+		return false;
+	memcpy(buf, path, (size_t)(p - path));
+	buf[p - path] = '\0';
+	return true;
+}
+
+static size_t count_components(const char *path)
+{
+	size_t n = 0;
+
+	for (const char *p = path; *p; p++)
+		n += *p == '/' && p[1] && p[1] != '/';
+	return n;
+}
+
+bool osh_binid_glob_dir_may_match(const char *pattern, const char *dir)
+{
+	char pre[PATH_MAX], d[PATH_MAX];
+	size_t k = count_components(dir), n = count_components(pattern), star2 = SIZE_MAX;
+
+	if (pattern[0] != '/' || dir[0] != '/')
+		return false;
+	/* The component of the first `**`: from there on any depth can still match. */
+	for (size_t i = 1; i <= n && star2 == SIZE_MAX; i++)
+		if (components(pattern, i, pre, sizeof(pre)) && strstr(pre, "**"))
+			star2 = i;
+	if (star2 != SIZE_MAX && k >= star2 - 1) {
+		if (!components(pattern, star2 - 1, pre, sizeof(pre)) ||
+		    !components(dir, star2 - 1, d, sizeof(d)))
+			return star2 == 1;
+		return star2 == 1 || osh_binid_glob_match(pre, d);
+	}
+	/* Without `**` in reach a match is a file exactly n components deep. */
+	if (k >= n || !components(pattern, k, pre, sizeof(pre)))
+		return false;
+	return k == 0 || osh_binid_glob_match(pre, dir);
+}
+
+struct dirs_walk {
+	const char *pattern;
+	int (*fn)(const char *dir, void *ctx);
+	void *ctx;
+	size_t n;
+	int error;
+};
+
+static void dirs_walk(struct dirs_walk *w, char *path, size_t len, int depth)
+{
+	DIR *d;
+	struct dirent *de;
+	int r;
+
+	if (w->error || depth > OSH_BINID_MAX_DEPTH)
+		return;
+	if (w->n >= OSH_BINID_MAX_WATCH_DIRS) {
+		w->error = -E2BIG;
+		return;
+	}
+	w->n++;
+	r = w->fn(len ? path : "/", w->ctx);
+	if (r < 0) {
+		w->error = r;
+		return;
+	}
+	d = opendir(len ? path : "/");
+	if (!d)
+		return;
+	while (!w->error && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		struct stat lst;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    len + 1 + n >= PATH_MAX)
+			continue;
+		path[len] = '/';
+		memcpy(path + len + 1, de->d_name, n + 1);
+		/* Real directories only, as the resolution walks them. */
+		if (osh_binid_glob_dir_may_match(w->pattern, path) && lstat(path, &lst) == 0 &&
+		    S_ISDIR(lst.st_mode))
+			dirs_walk(w, path, len + 1 + n, depth + 1);
+		path[len] = '\0';
+	}
+	closedir(d);
+}
+
+int osh_binid_glob_dirs(const char *pattern, int (*fn)(const char *dir, void *ctx), void *ctx)
+{
+	char path[PATH_MAX];
+	const char *wild = strpbrk(pattern, "*?");
+	struct dirs_walk w = { .pattern = pattern, .fn = fn, .ctx = ctx };
+	size_t len;
+	struct stat st;
+
+	if (!wild || pattern[0] != '/')
+		return -EINVAL;
+	len = (size_t)(wild - pattern);
+	while (len > 0 && pattern[len - 1] != '/')
+		len--;
+	len = len > 0 ? len - 1 : 0;
+	if (len >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, pattern, len);
+	path[len] = '\0';
+	/* The wildcard-free root may not exist yet: watch its deepest existing ancestor, whose new
+	 * entries lead towards it. */
+	while (len > 0 && (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		while (len > 0 && path[len - 1] != '/')
+			len--;
+		len = len > 0 ? len - 1 : 0;
+		path[len] = '\0';
+	}
+	dirs_walk(&w, path, len, 0);
+	return w.error < 0 ? w.error : (int)w.n;
+}

@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -20,6 +20,7 @@
 
 #include "binid.h"
 #include "bpf-egress.h"
+#include "bpf-pin.h"
 #include "cgroup.h"
 #include "egress.skel.h"
 
@@ -73,23 +74,16 @@ static const struct {
 	{ "osh_skb_egress", BPF_CGROUP_INET_EGRESS },
 };
 
-/* Layout of a pinned root; bumped when the pins or the per-sandbox maps change meaning. */
-#define PIN_LAYOUT  1
+/* Layout of a pinned root; bumped when the pins or the per-sandbox maps change meaning (2: the
+ * `named` map's value is the entry's expiry). */
+#define PIN_LAYOUT  2
 #define PIN_EGRESS  "egress"
 #define PIN_SBX	    "sandboxes"
-#define PIN_VERSION "osh_version"
+#define PIN_VERSION OSH_BPF_PIN_VERSION
 #define PIN_STATE   "state"
 #define PIN_BINS    "bins"
 #define PIN_NAMED   "named"
 #define LINK_PREFIX "link_"
-
-/* What a pinned root was made by: the BPF object's bytes and its load-time settings. Written
- * last when pinning, so a root without it is an interrupted pinning. */
-struct pin_version {
-	uint64_t elf_hash; /* FNV-1a 64 of the object file the skeleton embeds */
-	uint32_t sandbox_level;
-	uint32_t layout; /* PIN_LAYOUT */
-};
 
 /* Per-sandbox pinned state (map `state`, one entry). */
 struct pin_state {
@@ -107,6 +101,14 @@ struct exe_entry {
 struct named_addr {
 	struct osh_egress_name name;
 	struct osh_egress_v6_key key;
+};
+
+/* A DNS-installed address and until when it stays allowed: CLOCK_BOOTTIME in ms, a clock every
+ * process shares and that counts suspended time (a TTL is wall time). The expiry is also the
+ * value of the pinned `named` map, so a process adopting the sandbox resumes the countdown. */
+struct named_ent {
+	struct named_addr a;
+	uint64_t expires;
 };
 
 struct osh_egress_sb {
@@ -129,7 +131,7 @@ struct osh_egress_sb {
 	size_t n_exes;
 	int gen_fd;
 	const struct osh_policy_image *img;
-	struct named_addr *named;
+	struct named_ent *named;
 	size_t n_named;
 };
 
@@ -156,63 +158,20 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static uint64_t fnv1a(const void *p, size_t n)
+static uint64_t boot_ms(void)
 {
-	const unsigned char *b = p;
-	uint64_t h = 0xcbf29ce484222325ull;
+	struct timespec ts;
 
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	return h;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static struct pin_version version_of_build(unsigned int sandbox_level)
+static struct osh_bpf_pin_version version_of_build(unsigned int sandbox_level)
 {
 	size_t sz = 0;
 	const void *elf = egress__elf_bytes(&sz);
 
-	return (struct pin_version){ .elf_hash = fnv1a(elf, sz),
-				     .sandbox_level = sandbox_level,
-				     .layout = PIN_LAYOUT };
-}
-
-/* Removes every pin in the directory dir (relative to at), then the directory. bpffs holds only
- * pins and directories; one level is all osh creates. ENOENT is not an error. */
-static int pin_dir_remove(int at, const char *dir)
-{
-	int fd = openat(at, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d;
-	struct dirent *de;
-
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			(void)unlinkat(dirfd(d), de->d_name, 0);
-	closedir(d);
-	return unlinkat(at, dir, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
-}
-
-static int pin_get(int at, const char *name)
-{
-	char path[128];
-
-	/* bpf_obj_get takes a path; /proc/self/fd/N/name resolves relative to the directory. */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", at, name);
-	return bpf_obj_get(path);
-}
-
-static int pin_put(int at, const char *name, int fd)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", at, name);
-	return bpf_obj_pin(fd, path) < 0 ? -errno : 0;
+	return osh_bpf_pin_version_of(elf, sz, sandbox_level, PIN_LAYOUT);
 }
 
 static int dup_fd(int fd)
@@ -224,9 +183,8 @@ static int dup_fd(int fd)
  * <root>/egress/, the version last. */
 static int egress_load(struct osh_egress *eg, unsigned int sandbox_level, int egress_dir)
 {
-	struct pin_version ver = version_of_build(sandbox_level);
-	uint32_t zero = 0;
-	int r, vfd = -1;
+	struct osh_bpf_pin_version ver = version_of_build(sandbox_level);
+	int r;
 
 	eg->skel = egress__open();
 	if (!eg->skel)
@@ -241,7 +199,8 @@ static int egress_load(struct osh_egress *eg, unsigned int sandbox_level, int eg
 		eg->map_fd[i] = m ? dup_fd(bpf_map__fd(m)) : -ENOENT;
 		if (eg->map_fd[i] < 0)
 			return m ? -errno : -ENOENT;
-		if (egress_dir >= 0 && (r = pin_put(egress_dir, map_names[i], eg->map_fd[i])) < 0)
+		if (egress_dir >= 0 &&
+		    (r = osh_bpf_pin_put(egress_dir, map_names[i], eg->map_fd[i])) < 0)
 			return r;
 	}
 	for (int i = 0; i < N_PROGS; i++) {
@@ -252,7 +211,7 @@ static int egress_load(struct osh_egress *eg, unsigned int sandbox_level, int eg
 		if (eg->prog_fd[i] < 0)
 			return p ? -errno : -ENOENT;
 		if (egress_dir >= 0 &&
-		    (r = pin_put(egress_dir, prog_info[i].name, eg->prog_fd[i])) < 0)
+		    (r = osh_bpf_pin_put(egress_dir, prog_info[i].name, eg->prog_fd[i])) < 0)
 			return r;
 		if (i >= N_TRACEPOINTS)
 			continue;
@@ -263,44 +222,29 @@ static int egress_load(struct osh_egress *eg, unsigned int sandbox_level, int eg
 			char name[64];
 
 			snprintf(name, sizeof(name), LINK_PREFIX "%s", prog_info[i].name);
-			r = pin_put(egress_dir, name, bpf_link__fd(eg->tp_links[i]));
+			r = osh_bpf_pin_put(egress_dir, name, bpf_link__fd(eg->tp_links[i]));
 			if (r < 0)
 				return r;
 		}
 	}
 	if (egress_dir < 0)
 		return 0;
-	vfd =
-	    bpf_map_create(BPF_MAP_TYPE_ARRAY, PIN_VERSION, sizeof(uint32_t), sizeof(ver), 1, NULL);
-	if (vfd < 0)
-		return -errno;
-	r = bpf_map_update_elem(vfd, &zero, &ver, BPF_ANY) < 0 ? -errno : 0;
-	if (r == 0)
-		r = pin_put(egress_dir, PIN_VERSION, vfd);
-	close(vfd);
-	return r;
+	return osh_bpf_pin_version_put(egress_dir, &ver);
 }
 
 /* Takes maps and programs from an existing <root>/egress/ made by this same build. */
 static int egress_reuse(struct osh_egress *eg, unsigned int sandbox_level, int egress_dir)
 {
-	struct pin_version want = version_of_build(sandbox_level), have;
-	uint32_t zero = 0;
-	int vfd = pin_get(egress_dir, PIN_VERSION), r;
+	struct osh_bpf_pin_version want = version_of_build(sandbox_level);
+	int r = osh_bpf_pin_version_check(egress_dir, &want);
 
-	if (vfd < 0)
-		return -errno;
-	r = bpf_map_lookup_elem(vfd, &zero, &have) < 0 ? -errno : 0;
-	close(vfd);
 	if (r < 0)
 		return r;
-	if (memcmp(&want, &have, sizeof(want)))
-		return -ESTALE;
 	for (int i = 0; i < N_MAPS; i++)
-		if ((eg->map_fd[i] = pin_get(egress_dir, map_names[i])) < 0)
+		if ((eg->map_fd[i] = osh_bpf_pin_get(egress_dir, map_names[i])) < 0)
 			return -errno;
 	for (int i = 0; i < N_PROGS; i++)
-		if ((eg->prog_fd[i] = pin_get(egress_dir, prog_info[i].name)) < 0)
+		if ((eg->prog_fd[i] = osh_bpf_pin_get(egress_dir, prog_info[i].name)) < 0)
 			return -errno;
 	/* The tracepoint links stay pinned; nothing to hold here. */
 	return 0;
@@ -332,7 +276,7 @@ static int egress_open_pinned(struct osh_egress *eg, unsigned int sandbox_level,
 	if (dir >= 0) {
 		close(dir);
 		dir = -1;
-		if ((r = pin_dir_remove(eg->root_fd, PIN_EGRESS)) < 0)
+		if ((r = osh_bpf_pin_dir_remove(eg->root_fd, PIN_EGRESS)) < 0)
 			goto out;
 	}
 	if (mkdirat(eg->root_fd, PIN_EGRESS, 0700) < 0 ||
@@ -342,7 +286,7 @@ static int egress_open_pinned(struct osh_egress *eg, unsigned int sandbox_level,
 	}
 	r = egress_load(eg, sandbox_level, dir);
 	if (r < 0)
-		(void)pin_dir_remove(eg->root_fd, PIN_EGRESS);
+		(void)osh_bpf_pin_dir_remove(eg->root_fd, PIN_EGRESS);
 out:
 	if (dir >= 0)
 		close(dir);
@@ -422,7 +366,7 @@ int osh_egress_unpin_if_unused(struct osh_egress *eg)
 		r = errno == ENOTEMPTY ? 0 : -errno;
 		goto out;
 	}
-	r = pin_dir_remove(eg->root_fd, PIN_EGRESS);
+	r = osh_bpf_pin_dir_remove(eg->root_fd, PIN_EGRESS);
 	if (r == 0 && rmdir(eg->root) < 0 && errno != ENOENT)
 		r = -errno;
 out:
@@ -498,7 +442,7 @@ static int sb_attach(struct osh_egress_sb *sb, int dir)
 						 prog_info[P_CONNECT4 + i].type, NULL);
 		if (sb->link_fd[i] < 0)
 			return -errno;
-		if (dir >= 0 && (r = pin_put(dir, name, sb->link_fd[i])) < 0)
+		if (dir >= 0 && (r = osh_bpf_pin_put(dir, name, sb->link_fd[i])) < 0)
 			return r;
 	}
 	return 0;
@@ -540,7 +484,7 @@ static int sb_pin_dir(const struct osh_egress *eg, const char *name, char **ret)
 static int state_read(int dir, struct pin_state *ret)
 {
 	uint32_t zero = 0;
-	int fd = pin_get(dir, PIN_STATE), r;
+	int fd = osh_bpf_pin_get(dir, PIN_STATE), r;
 
 	if (fd < 0)
 		return -errno;
@@ -561,7 +505,7 @@ static int pins_purge(const int *map_fd, const char *dir_path)
 	if (state_read(dir, &st) == 0 && map_fd)
 		sb_entries_delete(map_fd, st.cgroup_id);
 	close(dir);
-	r = pin_dir_remove(AT_FDCWD, dir_path);
+	r = osh_bpf_pin_dir_remove(AT_FDCWD, dir_path);
 	return r;
 }
 
@@ -601,7 +545,7 @@ int osh_egress_sandbox_add(struct osh_egress *eg, const char *name, int cgroup_f
 		}
 		r = bpf_map_update_elem(fd, &zero, &st, BPF_ANY) < 0 ? -errno : 0;
 		if (r == 0)
-			r = pin_put(dir, PIN_STATE, fd);
+			r = osh_bpf_pin_put(dir, PIN_STATE, fd);
 		close(fd);
 		if (r < 0)
 			goto fail;
@@ -609,13 +553,13 @@ int osh_egress_sandbox_add(struct osh_egress *eg, const char *name, int cgroup_f
 					     PATH_MAX, OSH_EGRESS_MAX_BINARIES, &opts);
 		sb->named_fd =
 		    bpf_map_create(BPF_MAP_TYPE_HASH, "osh_sb_named", sizeof(struct named_addr),
-				   sizeof(uint32_t), OSH_EGRESS_MAX_RULES, &opts);
+				   sizeof(uint64_t), OSH_EGRESS_MAX_RULES, &opts);
 		if (sb->bins_fd < 0 || sb->named_fd < 0) {
 			r = -errno;
 			goto fail;
 		}
-		if ((r = pin_put(dir, PIN_BINS, sb->bins_fd)) < 0 ||
-		    (r = pin_put(dir, PIN_NAMED, sb->named_fd)) < 0)
+		if ((r = osh_bpf_pin_put(dir, PIN_BINS, sb->bins_fd)) < 0 ||
+		    (r = osh_bpf_pin_put(dir, PIN_NAMED, sb->named_fd)) < 0)
 			goto fail;
 	}
 	/* Known before the programs run there: an unknown sandbox is let through by the hooks. */
@@ -663,16 +607,20 @@ static int sb_state_load(struct osh_egress_sb *sb)
 		sb->n_bins = bit + 1;
 	}
 	while (bpf_map_get_next_key(sb->named_fd, nprev, &na) == 0) {
-		struct named_addr *nv = realloc(sb->named, (sb->n_named + 1) * sizeof(*nv));
+		struct named_ent *nv;
+		uint64_t expires;
 
+		nlast = na;
+		nprev = &nlast;
+		if (bpf_map_lookup_elem(sb->named_fd, &na, &expires) < 0)
+			continue;
+		nv = realloc(sb->named, (sb->n_named + 1) * sizeof(*nv));
 		if (!nv) {
 			r = -ENOMEM;
 			goto out;
 		}
 		sb->named = nv;
-		sb->named[sb->n_named++] = na;
-		nlast = na;
-		nprev = &nlast;
+		sb->named[sb->n_named++] = (struct named_ent){ .a = na, .expires = expires };
 	}
 	while (bpf_map_get_next_key(mfd[M_EXES], eprev, &ek) == 0) {
 		struct osh_egress_bin_value v;
@@ -729,8 +677,8 @@ int osh_egress_sandbox_adopt(struct osh_egress *eg, const char *name, int cgroup
 		r = -ENOENT;
 		goto fail;
 	}
-	if ((sb->bins_fd = pin_get(dir, PIN_BINS)) < 0 ||
-	    (sb->named_fd = pin_get(dir, PIN_NAMED)) < 0) {
+	if ((sb->bins_fd = osh_bpf_pin_get(dir, PIN_BINS)) < 0 ||
+	    (sb->named_fd = osh_bpf_pin_get(dir, PIN_NAMED)) < 0) {
 		r = -ENOENT;
 		goto fail;
 	}
@@ -757,7 +705,7 @@ static void sb_free(struct osh_egress_sb *sb, bool remove)
 	if (remove) {
 		/* Closing the last reference (fd and pin) of a link detaches it. */
 		if (sb->pin_dir)
-			(void)pin_dir_remove(AT_FDCWD, sb->pin_dir);
+			(void)osh_bpf_pin_dir_remove(AT_FDCWD, sb->pin_dir);
 		sb_entries_delete(sb->eg->map_fd, sb->id);
 	}
 	for (int i = 0; i < N_CGROUP_PROGS; i++)
@@ -806,7 +754,7 @@ int osh_egress_purge(const char *bpffs_root, const char *name)
 	egress_dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	free(path);
 	for (int i = 0; i < N_MAPS; i++)
-		map_fd[i] = egress_dir >= 0 ? pin_get(egress_dir, map_names[i]) : -1;
+		map_fd[i] = egress_dir >= 0 ? osh_bpf_pin_get(egress_dir, map_names[i]) : -1;
 	if (egress_dir >= 0)
 		close(egress_dir);
 	if (asprintf(&path, "%s/" PIN_SBX "/%s", bpffs_root, name) < 0) {
@@ -890,15 +838,14 @@ static int bins_store(const struct osh_egress_sb *sb, size_t from)
 	return r;
 }
 
-static int named_store(const struct osh_egress_sb *sb, const struct named_addr *na, bool add)
+static int named_store(const struct osh_egress_sb *sb, const struct named_ent *e, bool add)
 {
-	uint32_t one = 1;
-
 	if (sb->named_fd < 0)
 		return 0;
 	if (add)
-		return bpf_map_update_elem(sb->named_fd, na, &one, BPF_ANY) < 0 ? -errno : 0;
-	return bpf_map_delete_elem(sb->named_fd, na) < 0 && errno != ENOENT ? -errno : 0;
+		return bpf_map_update_elem(sb->named_fd, &e->a, &e->expires, BPF_ANY) < 0 ? -errno
+											  : 0;
+	return bpf_map_delete_elem(sb->named_fd, &e->a) < 0 && errno != ENOENT ? -errno : 0;
 }
 
 /* ---- generations ----------------------------------------------------------------------------- */
@@ -924,7 +871,18 @@ static struct osh_egress_value value_remap(const struct osh_egress_sb *sb,
 	return out;
 }
 
-/* Inserts an entry, merging with one already under the same key (masks OR-ed, lowest rule). */
+/* Two entries under one key merge as the compiler merges: masks OR-ed, lowest rule kept. */
+static void value_merge(struct osh_egress_value *cur, const struct osh_egress_value *v)
+{
+	cur->binaries |= v->binaries;
+	cur->l7 |= v->l7;
+	cur->audit |= v->audit;
+	cur->flags |= v->flags;
+	if (v->rule < cur->rule)
+		cur->rule = v->rule;
+}
+
+/* Inserts an entry, merging with one already under the same key. */
 static int gen_put(int fd, const struct osh_egress_v6_key *k, const struct osh_egress_value *v)
 {
 	struct osh_egress_value cur;
@@ -935,12 +893,7 @@ static int gen_put(int fd, const struct osh_egress_v6_key *k, const struct osh_e
 		return -errno;
 	if (bpf_map_lookup_elem(fd, k, &cur) < 0)
 		return -errno;
-	cur.binaries |= v->binaries;
-	cur.l7 |= v->l7;
-	cur.audit |= v->audit;
-	cur.flags |= v->flags;
-	if (v->rule < cur.rule)
-		cur.rule = v->rule;
+	value_merge(&cur, v);
 	return bpf_map_update_elem(fd, k, &cur, BPF_EXIST) < 0 ? -errno : 0;
 }
 
@@ -989,8 +942,10 @@ static bool cidr_contains(const struct osh_cidr *c, const struct osh_egress_v6_k
 
 /* An answered address becomes an entry for every name entry of the policy with that name, port
  * and protocol whose endpoint admits it (no allowed_ips, or one containing it): entries that
- * differ only in allowed_ips are kept apart by the compiler. -ENOENT when none admits it. */
-static int named_put(const struct osh_egress_sb *sb, int fd, const struct named_addr *na)
+ * differ only in allowed_ips are kept apart by the compiler. Their merged value, or -ENOENT when
+ * none admits it. */
+static int named_value(const struct osh_egress_sb *sb, const struct named_addr *na,
+		       struct osh_egress_value *ret)
 {
 	int r = -ENOENT;
 
@@ -999,7 +954,6 @@ static int named_put(const struct osh_egress_sb *sb, int fd, const struct named_
 		const struct osh_endpoint *ep = in->endpoint;
 		struct osh_egress_value v;
 		bool admitted = !ep || ep->n_allowed_ips == 0;
-		int q;
 
 		if (!name_eq(&in->entry, &na->name))
 			continue;
@@ -1009,12 +963,21 @@ static int named_put(const struct osh_egress_sb *sb, int fd, const struct named_
 			continue;
 		v = value_remap(sb, &in->entry.value);
 		v.flags |= OSH_EGRESS_F_FROM_NAME;
-		q = gen_put(fd, &na->key, &v);
-		if (q < 0)
-			return q;
+		if (r == 0)
+			value_merge(ret, &v);
+		else
+			*ret = v;
 		r = 0;
 	}
 	return r;
+}
+
+static int named_put(const struct osh_egress_sb *sb, int fd, const struct named_addr *na)
+{
+	struct osh_egress_value v = { 0 };
+	int r = named_value(sb, na, &v);
+
+	return r < 0 ? r : gen_put(fd, &na->key, &v);
 }
 
 static int gen_fill(const struct osh_egress_sb *sb, const struct osh_policy_image *img, int fd)
@@ -1191,7 +1154,7 @@ int osh_egress_sandbox_update(struct osh_egress_sb *sb, const struct osh_policy_
 	r = gen_fill(sb, img, fd);
 	/* DNS answers for names the new policy still has stay allowed. */
 	for (size_t i = 0; r >= 0 && i < sb->n_named; i++) {
-		int q = named_put(sb, fd, &sb->named[i]);
+		int q = named_put(sb, fd, &sb->named[i].a);
 
 		if (q == -ENOENT)
 			continue;
@@ -1247,6 +1210,48 @@ fail:
 	return r;
 }
 
+int osh_egress_sandbox_add_binary(struct osh_egress_sb *sb, const char *path,
+				  const struct osh_binid *id)
+{
+	struct osh_egress_exe_key k = { .sandbox = sb->id, .ino = id->ino, .dev = id->dev };
+	struct osh_egress_bin_value v = { 0 };
+	struct exe_entry *e = NULL;
+	bool named = false;
+	size_t b;
+
+	for (size_t i = 0; sb->img && i < sb->img->n_binaries && !named; i++)
+		named = !strcmp(sb->img->binaries[i].path, path);
+	for (b = 0; named && b < sb->n_bins; b++)
+		if (!strcmp(sb->bin_paths[b], path))
+			break;
+	if (!named || b == sb->n_bins)
+		return -ENOENT;
+	for (size_t i = 0; i < sb->n_exes && !e; i++)
+		if (sb->exes[i].id.ino == id->ino && sb->exes[i].id.dev == id->dev)
+			e = &sb->exes[i];
+	if (e && e->mask & (1ull << b))
+		return 0;
+	if (!e) {
+		struct exe_entry *xv;
+
+		if (sb->n_exes >= OSH_EGRESS_MAX_EXES)
+			return -E2BIG;
+		xv = realloc(sb->exes, (sb->n_exes + 1) * sizeof(*xv));
+		if (!xv)
+			return -ENOMEM;
+		sb->exes = xv;
+		e = &sb->exes[sb->n_exes];
+		*e = (struct exe_entry){ .id = *id };
+	}
+	v.mask = e->mask | 1ull << b;
+	if (bpf_map_update_elem(sb->eg->map_fd[M_EXES], &k, &v, BPF_ANY) < 0)
+		return -errno;
+	if (e == &sb->exes[sb->n_exes])
+		sb->n_exes++;
+	e->mask = v.mask;
+	return 1;
+}
+
 static int name_key(int family, const uint8_t *addr, const struct osh_egress_name *name,
 		    struct osh_egress_v6_key *k)
 {
@@ -1265,34 +1270,119 @@ static int name_key(int family, const uint8_t *addr, const struct osh_egress_nam
 	return 0;
 }
 
-int osh_egress_install_name_addr(struct osh_egress_sb *sb, const struct osh_egress_name *name,
-				 int family, const uint8_t *addr)
+static bool named_same(const struct named_ent *e, const struct osh_egress_name *name,
+		       const struct osh_egress_v6_key *k)
 {
-	struct named_addr na = { .name = *name }, *nv;
-	int r = name_key(family, addr, name, &na.key);
+	return !memcmp(&e->a.key, k, sizeof(*k)) && name_eq(&e->a.name, name);
+}
+
+int osh_egress_install_name_addr(struct osh_egress_sb *sb, const struct osh_egress_name *name,
+				 int family, const uint8_t *addr, uint32_t ttl)
+{
+	struct named_ent ne = { .a.name = *name }, *nv;
+	int r = name_key(family, addr, name, &ne.a.key);
 
 	if (r < 0)
 		return r;
 	if (sb->gen_fd < 0 || !image_name_find(sb->img, name))
 		return -ENOENT;
-	for (size_t i = 0; i < sb->n_named; i++)
-		if (!memcmp(&sb->named[i].key, &na.key, sizeof(na.key)) &&
-		    !strncmp(sb->named[i].name.name, name->name, sizeof(name->name)))
+	ne.expires = boot_ms() + (uint64_t)ttl * 1000;
+	for (size_t i = 0; i < sb->n_named; i++) {
+		struct named_ent *e = &sb->named[i];
+		uint64_t was = e->expires;
+
+		if (!named_same(e, name, &ne.a.key))
+			continue;
+		/* A new answer extends the entry, never shortens it. */
+		if (ne.expires <= was)
 			return 0;
+		e->expires = ne.expires;
+		if ((r = named_store(sb, e, true)) < 0)
+			e->expires = was;
+		return r;
+	}
 	nv = realloc(sb->named, (sb->n_named + 1) * sizeof(*nv));
 	if (!nv)
 		return -ENOMEM;
 	sb->named = nv;
 	/* Recorded before the entry goes in: a later process must be able to carry it over. */
-	r = named_store(sb, &na, true);
+	r = named_store(sb, &ne, true);
 	if (r < 0)
 		return r;
-	r = named_put(sb, sb->gen_fd, &na);
+	r = named_put(sb, sb->gen_fd, &ne.a);
 	if (r < 0) {
-		(void)named_store(sb, &na, false);
+		(void)named_store(sb, &ne, false);
 		return r;
 	}
-	sb->named[sb->n_named++] = na;
+	sb->named[sb->n_named++] = ne;
+	return 0;
+}
+
+/* Rewrites key k of the current generation from what still contributes to it - policy entries
+ * with exactly this key, addresses answered for other names - or deletes it when nothing does.
+ * One update: a connection to an address something else still allows never finds it missing. */
+static int key_rebuild(struct osh_egress_sb *sb, const struct osh_egress_v6_key *k)
+{
+	struct osh_egress_value acc = { 0 }, v;
+	bool any = false;
+
+	for (size_t j = 0; sb->img && j < sb->img->n_v4; j++) {
+		struct osh_egress_v6_key pk;
+
+		key_from_v4(&pk, &sb->img->v4[j].key);
+		if (memcmp(&pk, k, sizeof(*k)))
+			continue;
+		v = value_remap(sb, &sb->img->v4[j].value);
+		if (any)
+			value_merge(&acc, &v);
+		else
+			acc = v;
+		any = true;
+	}
+	for (size_t j = 0; sb->img && j < sb->img->n_v6; j++) {
+		if (memcmp(&sb->img->v6[j].key, k, sizeof(*k)))
+			continue;
+		v = value_remap(sb, &sb->img->v6[j].value);
+		if (any)
+			value_merge(&acc, &v);
+		else
+			acc = v;
+		any = true;
+	}
+	for (size_t j = 0; j < sb->n_named; j++) {
+		if (memcmp(&sb->named[j].a.key, k, sizeof(*k)) ||
+		    named_value(sb, &sb->named[j].a, &v) < 0)
+			continue;
+		if (any)
+			value_merge(&acc, &v);
+		else
+			acc = v;
+		any = true;
+	}
+	if (any)
+		return bpf_map_update_elem(sb->gen_fd, k, &acc, BPF_ANY) < 0 ? -errno : 0;
+	return bpf_map_delete_elem(sb->gen_fd, k) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+/* Takes sb->named[i] out: the kernel entry first, then its pinned record, so a process dying in
+ * between leaves a record whose expiry the next process honours, never a kernel entry nobody
+ * knows of. On failure the array is as it was. */
+static int named_drop(struct osh_egress_sb *sb, size_t i)
+{
+	struct named_ent e = sb->named[i];
+	size_t last = sb->n_named - 1;
+	int r;
+
+	sb->named[i] = sb->named[last];
+	sb->n_named--;
+	r = sb->gen_fd >= 0 ? key_rebuild(sb, &e.a.key) : 0;
+	if (r < 0) {
+		sb->named[last] = sb->named[i];
+		sb->named[i] = e;
+		sb->n_named++;
+		return r;
+	}
+	(void)named_store(sb, &e, false);
 	return 0;
 }
 
@@ -1300,45 +1390,51 @@ int osh_egress_remove_name_addr(struct osh_egress_sb *sb, const struct osh_egres
 				int family, const uint8_t *addr)
 {
 	struct osh_egress_v6_key k;
-	size_t i;
 	int r = name_key(family, addr, name, &k);
 
 	if (r < 0)
 		return r;
-	for (i = 0; i < sb->n_named; i++)
-		if (!memcmp(&sb->named[i].key, &k, sizeof(k)) &&
-		    !strncmp(sb->named[i].name.name, name->name, sizeof(name->name)))
-			break;
-	if (i == sb->n_named)
-		return -ENOENT;
-	(void)named_store(sb, &sb->named[i], false);
-	sb->named[i] = sb->named[--sb->n_named];
-	/* Rebuild the key from what still contributes to it: policy entries with exactly this key
-	 * and other names answered with the same address. */
-	bpf_map_delete_elem(sb->gen_fd, &k);
-	for (size_t j = 0; sb->img && j < sb->img->n_v4; j++) {
-		struct osh_egress_v6_key pk;
+	for (size_t i = 0; i < sb->n_named; i++)
+		if (named_same(&sb->named[i], name, &k))
+			return named_drop(sb, i);
+	return -ENOENT;
+}
 
-		key_from_v4(&pk, &sb->img->v4[j].key);
-		if (!memcmp(&pk, &k, sizeof(k))) {
-			struct osh_egress_value v = value_remap(sb, &sb->img->v4[j].value);
+/* A removal that failed (the map update, e.g. -ENOMEM) is retried this much later. */
+#define EXPIRE_RETRY_MS 1000
 
-			if ((r = gen_put(sb->gen_fd, &k, &v)) < 0)
-				return r;
+int osh_egress_sandbox_expire(struct osh_egress_sb *sb, uint64_t *ret_next)
+{
+	uint64_t now = boot_ms(), next = UINT64_MAX;
+	int n = 0, r = 0;
+
+	for (size_t i = 0; i < sb->n_named;) {
+		uint64_t at = sb->named[i].expires;
+		int q;
+
+		if (at > now) {
+			if (at < next)
+				next = at;
+			i++;
+			continue;
 		}
+		q = named_drop(sb, i);
+		if (q < 0) {
+			r = r < 0 ? r : q;
+			if (now + EXPIRE_RETRY_MS < next)
+				next = now + EXPIRE_RETRY_MS;
+			i++;
+			continue;
+		}
+		n++;
 	}
-	for (size_t j = 0; sb->img && j < sb->img->n_v6; j++)
-		if (!memcmp(&sb->img->v6[j].key, &k, sizeof(k))) {
-			struct osh_egress_value v = value_remap(sb, &sb->img->v6[j].value);
+	*ret_next = next;
+	return r < 0 ? r : n;
+}
 
-			if ((r = gen_put(sb->gen_fd, &k, &v)) < 0)
-				return r;
-		}
-	for (size_t j = 0; j < sb->n_named; j++)
-		if (!memcmp(&sb->named[j].key, &k, sizeof(k)) &&
-		    (r = named_put(sb, sb->gen_fd, &sb->named[j])) < 0 && r != -ENOENT)
-			return r;
-	return 0;
+uint64_t osh_egress_clock_ms(void)
+{
+	return boot_ms();
 }
 
 int osh_egress_dns_orig_lookup(struct osh_egress *eg, uint8_t proto, uint8_t family, uint16_t sport,
@@ -1485,6 +1581,10 @@ int osh_egress_event_fields_get(const struct osh_egress_event *ev, const struct 
 	f->verdict = ev->verdict == OSH_EGRESS_AUDIT ? "audit" : "deny";
 	f->op = op_name(ev->op);
 	f->reason = reason_text(ev->reason);
+	if (ev->verdict == OSH_EGRESS_AUDIT && ev->reason == OSH_EGRESS_R_L7)
+		f->reason =
+		    "allowed without L7 inspection (enforcement: audit; the L7 proxy is not "
+		    "available yet)";
 	memcpy(f->comm, ev->comm, OSH_EGRESS_COMM_LEN);
 	f->comm[OSH_EGRESS_COMM_LEN] = '\0';
 	if (ev->exe_parts > 0 && ev->exe_parts <= OSH_EGRESS_EXE_PARTS) {
@@ -1567,7 +1667,7 @@ const char *osh_egress_sandbox_name_of(const struct osh_egress_sb *sb, int famil
 		return NULL;
 	}
 	for (size_t i = 0; sb && i < sb->n_named; i++)
-		if (!memcmp(sb->named[i].key.addr, k.addr, 16))
-			return sb->named[i].name.name;
+		if (!memcmp(sb->named[i].a.key.addr, k.addr, 16))
+			return sb->named[i].a.name.name;
 	return NULL;
 }

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <stdint.h>
 
+#include "binid.h"
 #include "bpf/egress.h"
 #include "policy.h"
 #include "strv.h"
@@ -71,6 +72,13 @@ int osh_egress_purge(const char *bpffs_root, const char *name);
 int osh_egress_sandbox_update(struct osh_egress_sb *sb, const struct osh_policy_image *img,
 			      struct osh_strv *warnings);
 
+/* A file matching binary path of the current policy (a glob) appeared after the policy was
+ * loaded: its identity id gets that binary's bit, so a process exec'ing it from now on carries
+ * it. Returns 1 when added, 0 when id had the bit already, -ENOENT when path is not a binary of
+ * the current policy, -E2BIG at OSH_EGRESS_MAX_EXES identities. */
+int osh_egress_sandbox_add_binary(struct osh_egress_sb *sb, const char *path,
+				  const struct osh_binid *id);
+
 /* Redirects all port-53 traffic of the sandbox (UDP and TCP) to the DNS responder at a4 / a6
  * (either may be NULL: that family is then not redirected and port 53 is an ordinary
  * destination). */
@@ -79,12 +87,24 @@ int osh_egress_sandbox_set_dns(struct osh_egress_sb *sb, const struct sockaddr_i
 
 /* The DNS responder answered name (one of the image's names entries, as the responder matched
  * it) with addr (family 4: 4 bytes, 6: 16 bytes): allows it for the entry's port and binaries
- * in the current generation. -ENOENT when the name is not in the sandbox's policy. */
+ * in the current generation for ttl seconds (the caller applies its floor and cap). Installing
+ * an address again extends its expiry, never shortens it. With a bpffs root the expiry is
+ * pinned with the address, so an adopting process resumes it. -ENOENT when the name is not in
+ * the sandbox's policy. */
 int osh_egress_install_name_addr(struct osh_egress_sb *sb, const struct osh_egress_name *name,
-				 int family, const uint8_t *addr);
-/* Removes an address installed for name (TTL expiry). -ENOENT when it was not installed. */
+				 int family, const uint8_t *addr, uint32_t ttl);
+/* Removes an address installed for name. The kernel entry is rewritten from what else still
+ * allows that address and port (policy entries, other names) in one update. -ENOENT when it was
+ * not installed. */
 int osh_egress_remove_name_addr(struct osh_egress_sb *sb, const struct osh_egress_name *name,
 				int family, const uint8_t *addr);
+/* Removes the DNS-installed addresses whose expiry has passed (connections already established
+ * are not affected: the programs check connect/sendmsg). *ret_next is the next expiry on the
+ * osh_egress_clock_ms() clock, UINT64_MAX when none is pending. Returns the number removed, or
+ * -errno when a removal failed (that one is retried at *ret_next). */
+int osh_egress_sandbox_expire(struct osh_egress_sb *sb, uint64_t *ret_next);
+/* The clock of expiries: CLOCK_BOOTTIME in milliseconds (shared by processes, counts suspend). */
+uint64_t osh_egress_clock_ms(void);
 
 /* The original destination of a redirected DNS flow, by the client's protocol (IPPROTO_UDP or
  * IPPROTO_TCP), address family (4 or 6) and local port (host order). -ENOENT if unknown. */

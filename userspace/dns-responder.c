@@ -64,8 +64,9 @@ struct client_ref {
 	socklen_t addrlen;
 };
 
+/* A TCP client; allocated on accept, freed on close (idle sandboxes hold none). */
 struct tcp_conn {
-	int fd; /* -1: free */
+	int fd;
 	uint32_t gen;
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
@@ -78,8 +79,8 @@ struct tcp_conn {
 	uint64_t deadline;
 };
 
+/* A query in flight upstream; allocated when forwarded, freed when done. */
 struct slot {
-	bool used;
 	uint32_t gen;
 	struct client_ref client;
 	struct osh_dns_query q;
@@ -102,9 +103,12 @@ struct osh_dns_responder {
 	int tfd;
 	struct listener ls[OSH_DNS_MAX_LISTEN];
 	size_t n_ls;
-	struct tcp_conn *conns;
-	struct slot *slots;
-	uint8_t *buf; /* OSH_DNS_MAX_MSG + 1: one datagram */
+	/* max_tcp_clients and max_inflight pointers, NULL when free. The arrays themselves are
+	 * allocated on first use and the entries per use: a daemon runs one responder per sandbox,
+	 * most of them idle, so a responder costs little until it has work. */
+	struct tcp_conn **conns;
+	struct slot **slots;
+	uint32_t gen_seq; /* generation of the next slot or connection */
 	uint64_t armed;
 	struct osh_dns_stats st;
 	uint16_t id_seq;
@@ -256,24 +260,30 @@ fail:
 
 /* ---- replies ---- */
 
+/* Connection i if it is still the one of generation gen. */
+static struct tcp_conn *conn_at(const struct osh_dns_responder *r, size_t i, uint32_t gen)
+{
+	struct tcp_conn *c = r->conns ? r->conns[i] : NULL;
+
+	return c && c->gen == gen ? c : NULL;
+}
+
 static void conn_close(struct osh_dns_responder *r, size_t i)
 {
-	struct tcp_conn *c = &r->conns[i];
+	struct tcp_conn *c = r->conns ? r->conns[i] : NULL;
 
-	if (c->fd < 0)
+	if (!c)
 		return;
 	close(c->fd);
-	c->fd = -1;
-	c->gen++;
 	free(c->in);
 	free(c->out);
-	c->in = c->out = NULL;
-	c->in_len = c->out_len = c->out_cap = 0;
+	free(c);
+	r->conns[i] = NULL;
 }
 
 static void conn_flush(struct osh_dns_responder *r, size_t i)
 {
-	struct tcp_conn *c = &r->conns[i];
+	struct tcp_conn *c = r->conns[i];
 	ssize_t n;
 
 	while (c->out_len) {
@@ -305,8 +315,8 @@ static void send_reply(struct osh_dns_responder *r, const struct client_ref *to,
 			      (const struct sockaddr *)&to->addr, to->addrlen);
 		return;
 	}
-	c = &r->conns[to->conn];
-	if (c->fd < 0 || c->gen != to->conn_gen || len > OSH_DNS_MAX_MSG)
+	c = conn_at(r, to->conn, to->conn_gen);
+	if (!c || len > OSH_DNS_MAX_MSG)
 		return;
 	if (c->out_len + 2 + len > MAX_TCP_OUT) {
 		/* The client does not read its answers. */
@@ -368,30 +378,27 @@ static bool name_allowed(const struct osh_dns_responder *r, const char *qname)
 
 static void slot_finish(struct osh_dns_responder *r, size_t i)
 {
-	struct slot *s = &r->slots[i];
+	struct slot *s = r->slots[i];
 	struct tcp_conn *c;
 
 	if (s->fd >= 0)
 		close(s->fd);
-	s->fd = -1;
 	free(s->msg);
 	free(s->in);
-	s->msg = s->in = NULL;
-	s->in_len = s->msg_len = s->sent = 0;
 	if (s->client.proto == IPPROTO_TCP) {
-		c = &r->conns[s->client.conn];
-		if (c->fd >= 0 && c->gen == s->client.conn_gen && c->pending) {
+		c = conn_at(r, s->client.conn, s->client.conn_gen);
+		if (c && c->pending) {
 			c->pending--;
 			c->deadline = now_ms() + r->cfg.tcp_idle_ms;
 		}
 	}
-	s->used = false;
-	s->gen++;
+	free(s);
+	r->slots[i] = NULL;
 }
 
 static void slot_fail(struct osh_dns_responder *r, size_t i)
 {
-	reply_rcode(r, &r->slots[i].client, &r->slots[i].q, OSH_DNS_RCODE_SERVFAIL);
+	reply_rcode(r, &r->slots[i]->client, &r->slots[i]->q, OSH_DNS_RCODE_SERVFAIL);
 	slot_finish(r, i);
 }
 
@@ -439,17 +446,19 @@ static void forward(struct osh_dns_responder *r, const struct client_ref *from,
 	size_t n = 0;
 	int type;
 
-	for (i = 0; i < r->cfg.max_inflight; i++) {
-		if (!r->slots[i].used) {
-			s = &r->slots[i];
-			break;
-		}
-	}
-	if (!s || upstream_of(r, from, &dst) < 0) {
+	if (!r->slots && !(r->slots = calloc(r->cfg.max_inflight, sizeof(*r->slots)))) {
 		reply_rcode(r, from, q, OSH_DNS_RCODE_SERVFAIL);
 		return;
 	}
-	s->used = true;
+	for (i = 0; i < r->cfg.max_inflight && r->slots[i]; i++)
+		;
+	if (i == r->cfg.max_inflight || upstream_of(r, from, &dst) < 0 ||
+	    !(s = calloc(1, sizeof(*s)))) {
+		reply_rcode(r, from, q, OSH_DNS_RCODE_SERVFAIL);
+		return;
+	}
+	r->slots[i] = s;
+	s->gen = r->gen_seq++;
 	s->client = *from;
 	s->q = *q;
 	s->up_id = random_id(r);
@@ -457,7 +466,7 @@ static void forward(struct osh_dns_responder *r, const struct client_ref *from,
 	s->fd = -1;
 	s->deadline = now_ms() + r->cfg.timeout_ms;
 	if (from->proto == IPPROTO_TCP)
-		r->conns[from->conn].pending++;
+		r->conns[from->conn]->pending++;
 	if (osh_dns_query_build(q, s->up_id, &wire, &n) < 0 || n > OSH_DNS_MAX_MSG)
 		goto fail;
 	if (s->up_proto == IPPROTO_TCP) {
@@ -500,7 +509,7 @@ fail:
 /* Installs the addresses of a verified answer, then relays it. */
 static void complete(struct osh_dns_responder *r, size_t i, struct osh_dns_answer *a)
 {
-	struct slot *s = &r->slots[i];
+	struct slot *s = r->slots[i];
 	const struct osh_policy_image *img = r->img;
 	uint8_t *out = NULL;
 	size_t n = 0, limit;
@@ -557,7 +566,7 @@ static void complete(struct osh_dns_responder *r, size_t i, struct osh_dns_answe
 static bool answer_in(struct osh_dns_responder *r, size_t i, const uint8_t *msg, size_t len,
 		      bool stream)
 {
-	struct slot *s = &r->slots[i];
+	struct slot *s = r->slots[i];
 	struct osh_dns_answer *a = NULL;
 	int e = osh_dns_answer_parse(&s->q, s->up_id, msg, len, r->cfg.ttl_min, r->cfg.ttl_max, &a);
 
@@ -572,26 +581,45 @@ static bool answer_in(struct osh_dns_responder *r, size_t i, const uint8_t *msg,
 	return true;
 }
 
+/* One datagram of any size; allocated per wakeup so an idle responder holds no 64 KiB buffer. */
+static uint8_t *dgram_buf(void)
+{
+	return malloc(OSH_DNS_MAX_MSG + 1);
+}
+
+static void upstream_udp(struct osh_dns_responder *r, size_t i)
+{
+	uint8_t *buf = dgram_buf();
+
+	if (!buf) {
+		slot_fail(r, i);
+		return;
+	}
+	for (int k = 0; k < MAX_UDP_PER_EVENT; k++) {
+		ssize_t n = recv(r->slots[i]->fd, buf, OSH_DNS_MAX_MSG + 1, MSG_DONTWAIT);
+
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			break;
+		if (n < 0) {
+			/* ECONNREFUSED: nothing listens on the upstream */
+			slot_fail(r, i);
+			break;
+		}
+		if (answer_in(r, i, buf, (size_t)n, false))
+			break;
+	}
+	free(buf);
+}
+
 static void upstream_event(struct osh_dns_responder *r, size_t i, uint32_t events)
 {
-	struct slot *s = &r->slots[i];
+	struct slot *s = r->slots[i];
 	ssize_t n;
 	int err = 0;
 	socklen_t el = sizeof(err);
 
 	if (s->up_proto == IPPROTO_UDP) {
-		for (int k = 0; k < MAX_UDP_PER_EVENT && s->used; k++) {
-			n = recv(s->fd, r->buf, OSH_DNS_MAX_MSG + 1, MSG_DONTWAIT);
-			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-				return;
-			if (n < 0) {
-				/* ECONNREFUSED: nothing listens on the upstream */
-				slot_fail(r, i);
-				return;
-			}
-			if (answer_in(r, i, r->buf, (size_t)n, false))
-				return;
-		}
+		upstream_udp(r, i);
 		return;
 	}
 	if (s->sent < s->msg_len) {
@@ -662,7 +690,7 @@ static void handle_query(struct osh_dns_responder *r, const struct client_ref *f
 		reply_rcode(r, from, &q, OSH_DNS_RCODE_REFUSED);
 		return;
 	}
-	if (from->proto == IPPROTO_TCP && r->conns[from->conn].pending >= MAX_TCP_PENDING) {
+	if (from->proto == IPPROTO_TCP && r->conns[from->conn]->pending >= MAX_TCP_PENDING) {
 		reply_rcode(r, from, &q, OSH_DNS_RCODE_SERVFAIL);
 		return;
 	}
@@ -671,17 +699,20 @@ static void handle_query(struct osh_dns_responder *r, const struct client_ref *f
 
 static void udp_event(struct osh_dns_responder *r, size_t li)
 {
-	for (int k = 0; k < MAX_UDP_PER_EVENT; k++) {
+	uint8_t *buf = dgram_buf();
+
+	for (int k = 0; buf && k < MAX_UDP_PER_EVENT; k++) {
 		struct client_ref from = { .proto = IPPROTO_UDP, .listener = li };
 		ssize_t n;
 
 		from.addrlen = sizeof(from.addr);
-		n = recvfrom(r->ls[li].udp, r->buf, OSH_DNS_MAX_MSG + 1, MSG_DONTWAIT,
+		n = recvfrom(r->ls[li].udp, buf, OSH_DNS_MAX_MSG + 1, MSG_DONTWAIT,
 			     (struct sockaddr *)&from.addr, &from.addrlen);
 		if (n < 0)
-			return;
-		handle_query(r, &from, r->buf, (size_t)n);
+			break;
+		handle_query(r, &from, buf, (size_t)n);
 	}
+	free(buf);
 }
 
 static void accept_event(struct osh_dns_responder *r, size_t li)
@@ -693,40 +724,52 @@ static void accept_event(struct osh_dns_responder *r, size_t li)
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		size_t i;
 
+		struct tcp_conn *c;
+
 		if (fd < 0)
 			return;
-		for (i = 0; i < r->cfg.max_tcp_clients; i++)
-			if (r->conns[i].fd < 0)
-				break;
+		if (!r->conns && !(r->conns = calloc(r->cfg.max_tcp_clients, sizeof(*r->conns)))) {
+			close(fd);
+			return;
+		}
+		for (i = 0; i < r->cfg.max_tcp_clients && r->conns[i]; i++)
+			;
 		if (i == r->cfg.max_tcp_clients) {
 			close(fd); /* at the bound: the client retries later */
 			continue;
 		}
-		r->conns[i].in = malloc(TCP_FRAME);
-		if (!r->conns[i].in ||
-		    ep_add(r, fd, EPOLLIN, EV(EV_TCP_CLIENT, i, r->conns[i].gen)) < 0) {
-			free(r->conns[i].in);
-			r->conns[i].in = NULL;
+		c = calloc(1, sizeof(*c));
+		if (c)
+			c->in = malloc(TCP_FRAME);
+		if (!c || !c->in) {
+			if (c)
+				free(c);
 			close(fd);
 			continue;
 		}
-		r->conns[i].fd = fd;
-		r->conns[i].peer = peer;
-		r->conns[i].peerlen = pl;
-		r->conns[i].in_len = 0;
-		r->conns[i].pending = 0;
-		r->conns[i].deadline = now_ms() + r->cfg.tcp_idle_ms;
+		c->gen = r->gen_seq++;
+		if (ep_add(r, fd, EPOLLIN, EV(EV_TCP_CLIENT, i, c->gen)) < 0) {
+			free(c->in);
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->peer = peer;
+		c->peerlen = pl;
+		c->deadline = now_ms() + r->cfg.tcp_idle_ms;
+		r->conns[i] = c;
 	}
 }
 
 static void conn_event(struct osh_dns_responder *r, size_t i, uint32_t events)
 {
-	struct tcp_conn *c = &r->conns[i];
+	struct tcp_conn *c = r->conns[i];
 	uint32_t gen = c->gen;
 
 	if (events & EPOLLOUT)
 		conn_flush(r, i);
-	if (c->fd < 0 || c->gen != gen || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (!(c = conn_at(r, i, gen)) || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
 	for (;;) {
 		ssize_t n = recv(c->fd, c->in + c->in_len, TCP_FRAME - c->in_len, MSG_DONTWAIT);
@@ -757,7 +800,7 @@ static void conn_event(struct osh_dns_responder *r, size_t i, uint32_t events)
 			from.addr = c->peer;
 			from.addrlen = c->peerlen;
 			handle_query(r, &from, c->in + off + 2, ml);
-			if (c->fd < 0 || c->gen != gen)
+			if (!conn_at(r, i, gen))
 				return;
 			off += 2 + ml;
 		}
@@ -773,18 +816,18 @@ static void expire(struct osh_dns_responder *r)
 	uint64_t now = now_ms(), next = UINT64_MAX;
 	struct itimerspec its = { 0 };
 
-	for (size_t i = 0; i < r->cfg.max_inflight; i++) {
-		if (!r->slots[i].used)
+	for (size_t i = 0; r->slots && i < r->cfg.max_inflight; i++) {
+		if (!r->slots[i])
 			continue;
-		if (r->slots[i].deadline <= now)
+		if (r->slots[i]->deadline <= now)
 			slot_fail(r, i); /* upstream timeout */
-		else if (r->slots[i].deadline < next)
-			next = r->slots[i].deadline;
+		else if (r->slots[i]->deadline < next)
+			next = r->slots[i]->deadline;
 	}
-	for (size_t i = 0; i < r->cfg.max_tcp_clients; i++) {
-		struct tcp_conn *c = &r->conns[i];
+	for (size_t i = 0; r->conns && i < r->cfg.max_tcp_clients; i++) {
+		struct tcp_conn *c = r->conns[i];
 
-		if (c->fd < 0)
+		if (!c)
 			continue;
 		if (c->pending == 0 && c->deadline <= now)
 			conn_close(r, i);
@@ -829,11 +872,11 @@ int osh_dns_responder_process(struct osh_dns_responder *r, int timeout_ms)
 			accept_event(r, i);
 			break;
 		case EV_TCP_CLIENT:
-			if (r->conns[i].fd >= 0 && r->conns[i].gen == EV_GEN(u))
+			if (conn_at(r, i, EV_GEN(u)))
 				conn_event(r, i, evs[k].events);
 			break;
 		case EV_UPSTREAM:
-			if (r->slots[i].used && r->slots[i].gen == EV_GEN(u))
+			if (r->slots && r->slots[i] && r->slots[i]->gen == EV_GEN(u))
 				upstream_event(r, i, evs[k].events);
 			break;
 		default:
@@ -896,17 +939,6 @@ int osh_dns_responder_new(const struct osh_dns_config *cfg, const struct osh_pol
 		a6->sin6_addr = in6addr_loopback;
 		r->cfg.n_listen = 2;
 	}
-	r->slots = calloc(r->cfg.max_inflight, sizeof(*r->slots));
-	r->conns = calloc(r->cfg.max_tcp_clients, sizeof(*r->conns));
-	r->buf = malloc(OSH_DNS_MAX_MSG + 1);
-	if (!r->slots || !r->conns || !r->buf) {
-		e = -ENOMEM;
-		goto fail;
-	}
-	for (size_t i = 0; i < r->cfg.max_inflight; i++)
-		r->slots[i].fd = -1;
-	for (size_t i = 0; i < r->cfg.max_tcp_clients; i++)
-		r->conns[i].fd = -1;
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	r->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (r->epfd < 0 || r->tfd < 0) {
@@ -971,7 +1003,7 @@ void osh_dns_responder_free(struct osh_dns_responder *r)
 	if (!r)
 		return;
 	for (size_t i = 0; r->slots && i < r->cfg.max_inflight; i++)
-		if (r->slots[i].used)
+		if (r->slots[i])
 			slot_finish(r, i);
 	for (size_t i = 0; r->conns && i < r->cfg.max_tcp_clients; i++)
 		conn_close(r, i);
@@ -987,6 +1019,5 @@ void osh_dns_responder_free(struct osh_dns_responder *r)
 		close(r->epfd);
 	free(r->slots);
 	free(r->conns);
-	free(r->buf);
 	free(r);
 }

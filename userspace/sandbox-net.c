@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The network side of a sandbox (see sandbox-net.h): one egress object per process shared by its
-// sandboxes, and one thread that drains its ring buffer and runs every sandbox's DNS responder.
+// sandboxes, and one thread that drains its ring buffer, runs every sandbox's DNS responder,
+// expires DNS-installed addresses and watches the directories of glob binaries.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,15 +12,36 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bpf-egress.h"
 #include "dns-responder.h"
 #include "sandbox-net.h"
 
+/* Lifetime of a DNS-installed address: the answer's TTL, at least NET_DNS_TTL_FLOOR and at most
+ * NET_DNS_TTL_MAX seconds. The floor exists because clients keep addresses longer than the TTL
+ * says: the JVM caches every successful lookup for 30 s by default whatever the TTL, resolver
+ * libraries and connection pools retry a cached address after a failure, and happy-eyeballs
+ * fallbacks connect to the second address some time after the answer. Answers with TTL 0..5
+ * (load balancers, CDNs) would otherwise make those connects fail at random. 30 s keeps a
+ * re-pointed name's old address usable for half a minute at most. */
+#define NET_DNS_TTL_FLOOR 30
+#define NET_DNS_TTL_MAX	  3600
+
+/* Directories one sandbox watches for files matching its glob binaries. */
+#define NET_MAX_WATCHES 1024
+#define NET_WATCH_MASK	(IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR)
+
 struct osh_sandbox_net {
 	struct osh_sandbox_net *next;
 	uint64_t id;
+	unsigned dns_ttl_floor;
+	int *wds; /* inotify watches this sandbox holds (references in G.watches) */
+	size_t n_wds;
 	struct osh_policy *policy;
 	struct osh_policy_image *img;
 	struct osh_policy *old_policy; /* kept until the next reload: events may still name it */
@@ -41,7 +63,18 @@ static struct {
 	bool thread_on;
 	int epfd;
 	int stop_fd;
-} G = { .lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1, .stop_fd = -1 };
+	int timer_fd; /* CLOCK_BOOTTIME: the next expiry of a DNS-installed address */
+	uint64_t armed;
+	int ino_fd; /* inotify: directories where glob binaries may appear */
+	struct watch {
+		int wd;
+		unsigned refs; /* sandboxes holding it */
+		char *path;
+	} * watches;
+	size_t n_watches;
+} G = {
+	.lock = PTHREAD_MUTEX_INITIALIZER, .epfd = -1, .stop_fd = -1, .timer_fd = -1, .ino_fd = -1
+};
 
 int osh_sandbox_net_policy_copy(const struct osh_policy *p, struct osh_policy **ret)
 {
@@ -129,6 +162,200 @@ out:
 	free(f);
 }
 
+/* ---- expiry of DNS-installed addresses (under G.lock) ----------------------------------------- */
+
+/* Removes what has expired in every sandbox and arms the timer for the next expiry. */
+static void expire_all(void)
+{
+	uint64_t next = UINT64_MAX;
+	struct itimerspec its = { 0 };
+
+	for (struct osh_sandbox_net *n = G.nets; n; n = n->next) {
+		uint64_t at = UINT64_MAX;
+
+		/* A failed removal is retried at the time it reports. */
+		if (n->esb)
+			(void)osh_egress_sandbox_expire(n->esb, &at);
+		if (at < next)
+			next = at;
+	}
+	if (G.timer_fd < 0 || next == G.armed)
+		return;
+	G.armed = next;
+	if (next != UINT64_MAX) {
+		/* 0 would disarm: an expiry already due fires as soon as possible. */
+		its.it_value.tv_sec = (time_t)(next / 1000);
+		its.it_value.tv_nsec = (long)(next % 1000) * 1000000 + 1;
+	}
+	(void)timerfd_settime(G.timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+/* ---- glob binaries created after the policy was loaded (under G.lock) ------------------------- */
+
+static struct watch *watch_find(int wd)
+{
+	for (size_t i = 0; i < G.n_watches; i++)
+		if (G.watches[i].wd == wd)
+			return &G.watches[i];
+	return NULL;
+}
+
+static void watch_forget(int wd)
+{
+	struct watch *w = watch_find(wd);
+
+	if (!w)
+		return;
+	free(w->path);
+	*w = G.watches[--G.n_watches];
+}
+
+static int net_watch_dir(const char *dir, void *ctx)
+{
+	struct osh_sandbox_net *net = ctx;
+	struct watch *w, *nv;
+	int *wv, wd;
+
+	if (net->n_wds >= NET_MAX_WATCHES)
+		return -E2BIG;
+	wd = inotify_add_watch(G.ino_fd, dir, NET_WATCH_MASK);
+	if (wd < 0)
+		return errno == ENOENT || errno == ENOTDIR || errno == EACCES ? 0 : -errno;
+	for (size_t i = 0; i < net->n_wds; i++)
+		if (net->wds[i] == wd)
+			return 0;
+	wv = realloc(net->wds, (net->n_wds + 1) * sizeof(*wv));
+	if (!wv)
+		return -ENOMEM;
+	net->wds = wv;
+	w = watch_find(wd);
+	if (!w) {
+		nv = realloc(G.watches, (G.n_watches + 1) * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		G.watches = nv;
+		w = &G.watches[G.n_watches];
+		*w = (struct watch){ .wd = wd, .path = strdup(dir) };
+		if (!w->path)
+			return -ENOMEM;
+		G.n_watches++;
+	}
+	w->refs++;
+	net->wds[net->n_wds++] = wd;
+	return 0;
+}
+
+static void net_watch_release(struct osh_sandbox_net *net)
+{
+	for (size_t i = 0; i < net->n_wds; i++) {
+		struct watch *w = watch_find(net->wds[i]);
+
+		if (w && --w->refs == 0) {
+			inotify_rm_watch(G.ino_fd, w->wd);
+			watch_forget(w->wd);
+		}
+	}
+	free(net->wds);
+	net->wds = NULL;
+	net->n_wds = 0;
+}
+
+/* Watches the directories where a file matching the glob may appear, then adds what matches
+ * now: in this order, so a file created in between is seen one way or the other. */
+static void net_glob_scan(struct osh_sandbox_net *net, const char *pattern)
+{
+	struct osh_binid_set set = { 0 };
+
+	(void)osh_binid_glob_dirs(pattern, net_watch_dir, net);
+	if (osh_binid_resolve(pattern, true, &set) >= 0)
+		for (size_t i = 0; i < set.n; i++)
+			(void)osh_egress_sandbox_add_binary(net->esb, pattern, &set.v[i]);
+	osh_binid_set_free(&set);
+}
+
+/* (Re)starts watching for the globs of the sandbox's current policy. */
+static void net_globs_watch(struct osh_sandbox_net *net)
+{
+	net_watch_release(net);
+	if (G.ino_fd < 0)
+		return;
+	for (size_t i = 0; i < net->img->n_binaries; i++)
+		if (net->img->binaries[i].glob)
+			net_glob_scan(net, net->img->binaries[i].path);
+}
+
+static bool net_holds(const struct osh_sandbox_net *net, int wd)
+{
+	for (size_t i = 0; i < net->n_wds; i++)
+		if (net->wds[i] == wd)
+			return true;
+	return false;
+}
+
+/* A file or directory appeared in a watched directory: a file matching a glob of a sandbox
+ * watching there gets the glob's bit; a directory that may lead to matches is watched and
+ * scanned (files may already be in it). */
+static void glob_event(const struct inotify_event *ie)
+{
+	struct watch *w;
+	char *path = NULL;
+
+	if (ie->mask & IN_IGNORED) {
+		/* The directory is gone (or unwatched): forget it everywhere. */
+		for (struct osh_sandbox_net *n = G.nets; n; n = n->next)
+			for (size_t i = 0; i < n->n_wds; i++)
+				if (n->wds[i] == ie->wd)
+					n->wds[i] = n->wds[--n->n_wds];
+		watch_forget(ie->wd);
+		return;
+	}
+	if (ie->mask & IN_Q_OVERFLOW) {
+		for (struct osh_sandbox_net *n = G.nets; n; n = n->next)
+			net_globs_watch(n);
+		return;
+	}
+	if (!ie->len || !(w = watch_find(ie->wd)) ||
+	    asprintf(&path, "%s/%s", strcmp(w->path, "/") ? w->path : "", ie->name) < 0)
+		return;
+	for (struct osh_sandbox_net *n = G.nets; n; n = n->next) {
+		if (!net_holds(n, ie->wd))
+			continue;
+		for (size_t i = 0; i < n->img->n_binaries; i++) {
+			const char *pat = n->img->binaries[i].path;
+			struct stat st;
+
+			if (!n->img->binaries[i].glob)
+				continue;
+			if (ie->mask & IN_ISDIR) {
+				if (osh_binid_glob_dir_may_match(pat, path))
+					net_glob_scan(n, pat);
+			} else if (osh_binid_glob_match(pat, path) && stat(path, &st) == 0 &&
+				   S_ISREG(st.st_mode)) {
+				struct osh_binid id = { .ino = st.st_ino,
+							.dev = osh_binid_dev_encode(st.st_dev) };
+
+				(void)osh_egress_sandbox_add_binary(n->esb, pat, &id);
+			}
+		}
+	}
+	free(path);
+}
+
+static void glob_events_read(void)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t n;
+
+	while ((n = read(G.ino_fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ie = (const struct inotify_event *)p;
+
+			glob_event(ie);
+			p += sizeof(*ie) + ie->len;
+		}
+	}
+}
+
 static void *net_thread(void *arg)
 {
 	struct epoll_event evs[16];
@@ -143,14 +370,23 @@ static void *net_thread(void *arg)
 		pthread_mutex_lock(&G.lock);
 		for (int i = 0; i < n; i++) {
 			struct osh_sandbox_net *net = evs[i].data.ptr;
+			uint64_t ticks;
 
-			if (!net)
+			if (!net) {
 				stop = true;
-			else if (net_listed(net) && net->dns)
+			} else if (evs[i].data.ptr == &G.timer_fd) {
+				(void)!read(G.timer_fd, &ticks, sizeof(ticks));
+				G.armed = UINT64_MAX;
+			} else if (evs[i].data.ptr == &G.ino_fd) {
+				glob_events_read();
+			} else if (net_listed(net) && net->dns) {
 				osh_dns_responder_process(net->dns, 0);
+			}
 		}
 		/* Always drain: the ring buffer's fd is registered with data.ptr = &G. */
 		osh_egress_events_poll(G.eg, 0, on_event, NULL);
+		/* After the responders ran: their installs may have set an earlier expiry. */
+		expire_all();
 		pthread_mutex_unlock(&G.lock);
 		if (stop)
 			break;
@@ -195,6 +431,20 @@ static int global_ref(unsigned int level, const char *root)
 	if (epoll_ctl(G.epfd, EPOLL_CTL_ADD, G.stop_fd, &ev) < 0) {
 		r = -errno;
 		goto fail;
+	}
+	G.armed = UINT64_MAX;
+	G.timer_fd = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	ev.data.ptr = &G.timer_fd;
+	if (G.timer_fd < 0 || epoll_ctl(G.epfd, EPOLL_CTL_ADD, G.timer_fd, &ev) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* Without inotify (instances exhausted) glob binaries resolve at load only, as before. */
+	G.ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	ev.data.ptr = &G.ino_fd;
+	if (G.ino_fd >= 0 && epoll_ctl(G.epfd, EPOLL_CTL_ADD, G.ino_fd, &ev) < 0) {
+		close(G.ino_fd);
+		G.ino_fd = -1;
 	}
 	/* The thread takes no signals: the caller's handlers and waits stay as they were. */
 	sigfillset(&all);
@@ -242,7 +492,15 @@ static void global_unref(void)
 		close(G.epfd);
 	if (G.stop_fd >= 0)
 		close(G.stop_fd);
-	G.epfd = G.stop_fd = -1;
+	if (G.timer_fd >= 0)
+		close(G.timer_fd);
+	if (G.ino_fd >= 0)
+		close(G.ino_fd);
+	G.epfd = G.stop_fd = G.timer_fd = G.ino_fd = -1;
+	while (G.n_watches)
+		watch_forget(G.watches[0].wd);
+	free(G.watches);
+	G.watches = NULL;
 	pthread_mutex_unlock(&G.lock);
 }
 
@@ -291,11 +549,10 @@ static int dns_install(void *ctx, const struct osh_image_name *name, int family,
 {
 	struct osh_sandbox_net *net = ctx;
 
-	/* TTL expiry is not enforced yet: the entry lives until the sandbox ends or a reload
-	 * drops the name (docs/arch-egress.md). */
-	(void)ttl;
-	return osh_egress_install_name_addr(net->esb, &name->entry, family == AF_INET ? 4 : 6,
-					    addr);
+	/* ttl is already within [floor, NET_DNS_TTL_MAX] (the responder's clamp); the network
+	 * thread removes the address when it expires (expire_all). */
+	return osh_egress_install_name_addr(net->esb, &name->entry, family == AF_INET ? 4 : 6, addr,
+					    ttl);
 }
 
 static void dns_deny(void *ctx, const char *qname, uint16_t qtype,
@@ -343,6 +600,8 @@ static int dns_start(struct osh_sandbox_net *net, struct osh_strv *report)
 	int r;
 
 	cfg.fallback_upstream.ss_family = AF_UNSPEC;
+	cfg.ttl_min = net->dns_ttl_floor ? net->dns_ttl_floor : NET_DNS_TTL_FLOOR;
+	cfg.ttl_max = NET_DNS_TTL_MAX;
 	r = osh_dns_responder_new(&cfg, net->img, &cb, &net->dns);
 	if (r < 0)
 		return r;
@@ -382,6 +641,7 @@ int osh_sandbox_net_start(const struct osh_sandbox_net_opts *o, struct osh_strv 
 	if (!net)
 		return osh_sandbox_error_set(e, ENOMEM, "egress", NULL, NULL);
 	net->id = o->cgroup_id;
+	net->dns_ttl_floor = o->dns_ttl_floor;
 	net->fn = o->event_fn;
 	net->fn_ctx = o->event_ctx;
 	if ((r = osh_sandbox_net_policy_copy(o->policy, &net->policy)) < 0 ||
@@ -438,6 +698,11 @@ int osh_sandbox_net_start(const struct osh_sandbox_net_opts *o, struct osh_strv 
 				   "binaries)",
 				   net->img->n_v4 + net->img->n_v6, net->img->n_names,
 				   net->img->n_binaries);
+	if (r >= 0) {
+		net_globs_watch(net);
+		/* An adopted sandbox may carry addresses whose time is up. */
+		expire_all();
+	}
 	pthread_mutex_unlock(&G.lock);
 	if (r < 0) {
 		if (o->adopt)
@@ -511,6 +776,7 @@ int osh_sandbox_net_reload(struct osh_sandbox_net *net, const struct osh_policy 
 	net->old_policy = net->policy;
 	net->img = img;
 	net->policy = p;
+	net_globs_watch(net);
 	pthread_mutex_unlock(&G.lock);
 	return 0;
 }
@@ -531,6 +797,7 @@ static void net_free(struct osh_sandbox_net *net, bool remove)
 		epoll_ctl(G.epfd, EPOLL_CTL_DEL, osh_dns_responder_fd(net->dns), NULL);
 		osh_dns_responder_free(net->dns);
 	}
+	net_watch_release(net);
 	if (remove)
 		osh_egress_sandbox_remove(net->esb);
 	else

@@ -48,6 +48,9 @@ struct osh_sandbox_net_opts {
 	const char *bpffs_root;
 	const char *name; /* the sandbox's name: its pins are <root>/sandboxes/<name>/ */
 	bool adopt;	  /* take over the pinned state instead of creating it */
+	/* Minimum lifetime in seconds of an address the DNS responder installed; 0: 30 s (see
+	 * NET_DNS_TTL_FLOOR in sandbox-net.c for why). Only tests set it, to see expiry quickly. */
+	unsigned dns_ttl_floor;
 	osh_sandbox_net_event_fn event_fn; /* NULL: events are read and dropped */
 	void *event_ctx;
 };

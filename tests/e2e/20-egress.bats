@@ -395,9 +395,11 @@ exec "$2" tcp 198.51.100.20 9090 --send s --expect s'
 		for id in $(bpftool -j map show | /usr/bin/python3 -c '
 import json, sys
 print(" ".join(str(m["id"]) for m in json.load(sys.stdin) if m.get("name") == "osh_procs"))'); do
+			# A map freed between show and dump gives an error object, not a list.
 			bpftool -j map dump id "$id" 2>/dev/null | /usr/bin/python3 -c '
 import json, sys
-for e in json.load(sys.stdin):
+d = json.load(sys.stdin)
+for e in d if isinstance(d, list) else []:
     f = e.get("formatted")
     if f and int(f["value"]["sandbox"]) == int(sys.argv[1]):
         print(f["key"]["tgid"])' "$cgid"
@@ -415,4 +417,194 @@ for e in json.load(sys.stdin):
 	[[ $'\n'$output$'\n' == *$'\n'$parent$'\n'* ]]
 	touch "$flag"
 	wait "$pid"
+}
+
+# exes_inos CGROUP_ID: inode numbers of the osh_exes entries of that sandbox, over every loaded
+# osh_exes map (bpftool cannot tell owners here).
+exes_inos() {
+	local id
+	for id in $(bpftool -j map show | /usr/bin/python3 -c '
+import json, sys
+print(" ".join(str(m["id"]) for m in json.load(sys.stdin) if m.get("name") == "osh_exes"))'); do
+		bpftool -j map dump id "$id" 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for e in d if isinstance(d, list) else []:
+    f = e.get("formatted")
+    if f and int(f["key"]["sandbox"]) == int(sys.argv[1]):
+        print(f["key"]["ino"])' "$1"
+	done
+}
+has_ino() { # CGROUP_ID INO
+	local inos
+	inos=$(exes_inos "$1")
+	grep -qx "$2" <<<"$inos"
+}
+
+@test "egress DNS TTL: an answered address expires (test floor 2 s): connect, EPERM naming the address after expiry, allowed again after a new answer" {
+	cgroup_root >/dev/null || skip "no cgroup2 mount"
+	cgroup_create
+	# dnsmasq answers names of its hosts file with TTL 0: the floor decides the lifetime.
+	fakenet_add_host ttl.fakenet.test 203.0.113.30
+	fakenet_start_tcp_echo 203.0.113.30 8080
+	local pol=$BATS_TEST_TMPDIR/ttl.yaml
+	cat >"$pol" <<POLICY
+version: 1
+network_policies:
+  ttl:
+    endpoints:
+      - { host: ttl.fakenet.test, port: 8080 }
+    binaries:
+      - path: $PROBE
+POLICY
+	# Control: by address, before any answer, the destination is denied.
+	local script='"$1" tcp 203.0.113.30 8080 --send z --expect z && exit 5
+"$1" tcp ttl.fakenet.test 8080 -4 --send a --expect a || exit 1
+"$1" tcp 203.0.113.30 8080 --send b --expect b || exit 2
+sleep 4
+"$1" tcp 203.0.113.30 8080 --send c --expect c && exit 3
+"$1" tcp ttl.fakenet.test 8080 -4 --send d --expect d || exit 4
+echo sequence-done'
+	run fakenet_run_client "$(osht_helper egress-run)" --cgroup "$CGROUP_DIR" --policy "$pol" \
+		--dns --dns-ttl-floor 2 -- /bin/sh -c "$script" sh "$PROBE"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	has_line "sequence-done"
+	for w in a b d; do has_line "received: $w"; done
+	[ "$(grep -c '^connect: EPERM' <<<"$output")" -eq 2 ]
+	# Both denials (before the answer and after its expiry) name the address.
+	[ "$(grep -c "^egress-run: denied connect 203.0.113.30:8080/tcp by $PROBE (pid [0-9]*): no network_policies entry allows it" <<<"$output")" -eq 2 ]
+}
+
+@test "egress DNS TTL: an adopting process resumes the expiry of the addresses its predecessor installed" {
+	cgroup_root >/dev/null || skip "no cgroup2 mount"
+	[ -d /sys/fs/bpf ] && mountpoint -q /sys/fs/bpf || skip "bpffs is not mounted at /sys/fs/bpf"
+	cgroup_create
+	local bpffs=/sys/fs/bpf/osh-test-$OSHT_ID name=osh-test-ttl-$OSHT_ID
+	osht_record path "$bpffs"
+	fakenet_add_host ttl.fakenet.test 203.0.113.30
+	fakenet_start_tcp_echo 203.0.113.30 8080
+	local pol=$BATS_TEST_TMPDIR/ttl.yaml run out=$BATS_TEST_TMPDIR/out out2=$BATS_TEST_TMPDIR/out2
+	local pidf=$BATS_TEST_TMPDIR/pid flag=$BATS_TEST_TMPDIR/flag
+	cat >"$pol" <<POLICY
+version: 1
+network_policies:
+  ttl:
+    endpoints:
+      - { host: ttl.fakenet.test, port: 8080 }
+    binaries:
+      - path: $PROBE
+POLICY
+	run=$(osht_helper egress-run)
+	# The first process installs the answer (lifetime 4 s) and is killed; the sandboxed command
+	# lives on and connects by address once told to.
+	local script='"$1" tcp ttl.fakenet.test 8080 -4 --send a --expect a || exit 1
+echo resolved
+while [ ! -e "$2" ]; do sleep 0.05; done
+"$1" tcp 203.0.113.30 8080 --send b --expect b && echo still-allowed
+exit 0'
+	fakenet_run_client "$run" --cgroup "$CGROUP_DIR" --pid-file "$pidf" --policy "$pol" --dns \
+		--dns-ttl-floor 4 --bpffs "$bpffs" --name "$name" -- /bin/sh -c "$script" sh "$PROBE" "$flag" \
+		>"$out" 2>&1 3>&- &
+	local pid=$!
+	_osht_stat "$pid" && osht_record pid "$pid" "$_osht_start"
+	osht_wait_for 10 file_has '^resolved' "$out" || { cat "$out"; false; }
+	kill -KILL "$(cat "$pidf")"
+	wait "$pid" || true
+	# The second process adopts the pinned sandbox (its command just waits in it) and removes
+	# the address when the pinned expiry passes.
+	fakenet_run_client "$run" --cgroup "$CGROUP_DIR" --policy "$pol" --dns --dns-ttl-floor 4 \
+		--bpffs "$bpffs" --name "$name" --adopt -- /bin/sh -c 'sleep 8' >"$out2" 2>&1 3>&- &
+	local pid2=$!
+	_osht_stat "$pid2" && osht_record pid "$pid2" "$_osht_start"
+	sleep 6
+	touch "$flag"
+	osht_wait_for 10 file_has 'EPERM' "$out" || { cat "$out" "$out2"; false; }
+	wait "$pid2"
+	cat "$out" "$out2"
+	! grep -q still-allowed "$out"
+	grep -q "^egress-run: denied connect 203.0.113.30:8080/tcp by $PROBE (pid [0-9]*): no network_policies entry allows it" "$out2"
+	# The adopting process removed its pins on exit.
+	[ ! -e "$bpffs/sandboxes/$name" ]
+}
+
+@test "egress glob: a binary created after load under a glob path is allowed; a non-matching one is denied" {
+	cgroup_root >/dev/null || skip "no cgroup2 mount"
+	cgroup_create
+	# Short: the denial names the executable by at most 8 path components.
+	local t=$ROOT/g$BATS_TEST_NUMBER pol=$BATS_TEST_TMPDIR/glob.yaml out=$BATS_TEST_TMPDIR/out
+	local flag=$BATS_TEST_TMPDIR/flag pidf=$BATS_TEST_TMPDIR/pid cgid
+	mkdir -p "$t/tools/old/bin" "$t/stage/bin"
+	cp "$PROBE" "$t/tools/old/bin/agent"
+	cat >"$pol" <<POLICY
+version: 1
+network_policies:
+  tools:
+    endpoints:
+      - { host: 198.51.100.20, port: 8080 }
+    binaries:
+      - path: $t/tools/*/bin/agent
+POLICY
+	# The sandboxed shell waits for the files, then runs each once.
+	local script='while [ ! -e "$1" ]; do sleep 0.05; done
+"$2/tools/old/bin/agent" tcp 198.51.100.20 8080 --send o --expect o || echo old-denied
+"$2/tools/new/bin/agent" tcp 198.51.100.20 8080 --send n --expect n || echo new-denied
+"$2/tools/moved/bin/agent" tcp 198.51.100.20 8080 --send m --expect m || echo moved-denied
+"$2/tools/new/bin/other" tcp 198.51.100.20 8080 --send x --expect x && echo other-allowed
+exit 0'
+	fakenet_run_client "$(osht_helper egress-run)" --cgroup "$CGROUP_DIR" --pid-file "$pidf" \
+		--policy "$pol" -- /bin/sh -c "$script" sh "$flag" "$t" >"$out" 2>&1 3>&- &
+	local pid=$!
+	_osht_stat "$pid" && osht_record pid "$pid" "$_osht_start"
+	osht_wait_for 10 test -s "$pidf"
+	cgid=$(stat -c %i "$CGROUP_DIR")
+	# Created after the policy was loaded: a new directory tree with a copy in it, a tree moved
+	# in whole, and a file next to the new copy that the glob does not name.
+	mkdir -p "$t/tools/new/bin"
+	cp "$PROBE" "$t/tools/new/bin/agent"
+	cp "$PROBE" "$t/stage/bin/agent"
+	mv "$t/stage" "$t/tools/moved"
+	cp "$PROBE" "$t/tools/new/bin/other"
+	# The watcher runs on its own thread: wait until both identities are in the kernel.
+	osht_wait_for 10 has_ino "$cgid" "$(stat -c %i "$t/tools/new/bin/agent")" ||
+		{ exes_inos "$cgid"; false; }
+	osht_wait_for 10 has_ino "$cgid" "$(stat -c %i "$t/tools/moved/bin/agent")"
+	! has_ino "$cgid" "$(stat -c %i "$t/tools/new/bin/other")"
+	touch "$flag"
+	wait "$pid"
+	cat "$out"
+	for w in o n m; do grep -qx "received: $w" "$out"; done
+	! grep -q -- "-denied\|other-allowed" "$out"
+	grep -q "^egress-run: denied connect 198.51.100.20:8080/tcp by $t/tools/new/bin/other (pid [0-9]*): a network_policies entry allows the destination, but not for this binary or its ancestors; closest: tools" "$out"
+}
+
+@test "egress audit: an L7 endpoint with enforcement: audit is allowed and logged; the same with enforce is denied" {
+	POLICY=$BATS_TEST_TMPDIR/audit.yaml
+	cat >"$POLICY" <<POLICY
+version: 1
+network_policies:
+  audited:
+    endpoints:
+      - { host: 198.51.100.20, port: 8080, protocol: rest, enforcement: audit, access: read-only }
+    binaries:
+      - path: $PROBE
+  enforced:
+    endpoints:
+      - { host: 198.51.100.20, port: 9090, protocol: rest, access: read-only }
+    binaries:
+      - path: $PROBE
+POLICY
+	run osh_run -- "$PROBE" tcp 198.51.100.20 8080 --send a --expect a
+	[ "$status" -eq 0 ]
+	has_line "received: a"
+	has_line "osh: audit connect 198.51.100.20:8080/tcp by $PROBE (pid *): allowed without L7 inspection (enforcement: audit; the L7 proxy is not available yet); closest: audited"
+	[ "$(grep -c '^osh: ' <<<"$output")" -eq 1 ]
+
+	# Control: outside the sandbox 9090 answers.
+	run fakenet_run_client "$PROBE" tcp 198.51.100.20 9090 --send e --expect e
+	[ "$status" -eq 0 ]
+	run osh_run -- "$PROBE" tcp 198.51.100.20 9090 --send e --expect e
+	[ "$status" -eq 1 ]
+	has_line "connect: EPERM (Operation not permitted)"
+	has_line "osh: denied connect 198.51.100.20:9090/tcp by $PROBE (pid *): the entry needs L7 inspection and the L7 proxy is not available yet; closest: enforced"
 }

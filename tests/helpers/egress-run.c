@@ -2,6 +2,9 @@
 // egress-run: the engine's egress enforcement (sandbox-net.c) on a test cgroup, with policy
 // reloads on demand: runs CMD in the cgroup under the first policy; each SIGUSR1 switches to the
 // next policy (atomic generation swap) and writes the new generation number to --ack FILE.
+// --dns starts the DNS responder (--dns-ttl-floor S: addresses it installs live at least S
+// seconds instead of 30, so tests see them expire); --bpffs ROOT --name NAME pins the sandbox,
+// and --adopt takes over one an earlier egress-run pinned (CMD then joins it).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -75,7 +78,9 @@ int main(int argc, char **argv)
 	struct osh_sandbox_net *net = NULL;
 	struct osh_strv warnings = { 0 }, report = { 0 };
 	struct osh_sandbox_error err = { 0 };
-	const char *cgroup = NULL, *ack = NULL, *pidfile = NULL;
+	const char *cgroup = NULL, *ack = NULL, *pidfile = NULL, *bpffs = NULL, *name = NULL;
+	unsigned ttl_floor = 0;
+	bool adopt = false;
 	char **cmd = NULL, msg[4096 + 300];
 	size_t n_pol = 0, cur = 0;
 	unsigned gen = 0;
@@ -96,6 +101,14 @@ int main(int argc, char **argv)
 			pidfile = argv[++i];
 		} else if (!strcmp(argv[i], "--dns")) {
 			no_dns = false;
+		} else if (!strcmp(argv[i], "--dns-ttl-floor") && i + 1 < argc) {
+			ttl_floor = (unsigned)strtoul(argv[++i], NULL, 10);
+		} else if (!strcmp(argv[i], "--bpffs") && i + 1 < argc) {
+			bpffs = argv[++i];
+		} else if (!strcmp(argv[i], "--name") && i + 1 < argc) {
+			name = argv[++i];
+		} else if (!strcmp(argv[i], "--adopt")) {
+			adopt = true;
 		} else if (!strcmp(argv[i], "--policy") && i + 1 < argc && n_pol < MAX_POLICIES) {
 			struct osh_diag_list diags = { 0 };
 
@@ -110,7 +123,8 @@ int main(int argc, char **argv)
 		} else {
 			fprintf(stderr,
 				"usage: egress-run --cgroup DIR --policy FILE [--policy FILE]"
-				" [--ack FILE] [--pid-file FILE] [--dns] -- CMD...\n");
+				" [--ack FILE] [--pid-file FILE] [--dns [--dns-ttl-floor S]]"
+				" [--bpffs ROOT --name NAME [--adopt]] -- CMD...\n");
 			return RUN_EXIT_USAGE;
 		}
 	}
@@ -128,6 +142,10 @@ int main(int argc, char **argv)
 								  .cgroup_fd = cgfd,
 								  .cgroup_path = cgroup,
 								  .no_dns = no_dns,
+								  .dns_ttl_floor = ttl_floor,
+								  .bpffs_root = bpffs,
+								  .name = name,
+								  .adopt = adopt,
 								  .event_fn = print_event },
 				  &warnings, &report, &net, &err);
 	if (r < 0) {

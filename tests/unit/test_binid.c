@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Binary identity (userspace/binid.c): the policy glob dialect (`*`, `?` within a component,
 // `**` across them), the kernel's device encoding, and resolution of real files in a temporary
-// tree: symlinks stand for their target, a copy is another identity, globs find files at depth.
+// tree: symlinks stand for their target, a copy is another identity, globs find files at depth;
+// and which directories a watcher for files created later must watch.
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -35,6 +37,36 @@ static void test_glob_match(void **state)
 	assert_false(osh_binid_glob_match("/a?b", "/a/b"));
 	assert_true(osh_binid_glob_match("/exact", "/exact"));
 	assert_false(osh_binid_glob_match("/exact", "/exact2"));
+}
+
+/* Directories to watch for files a glob may match later: on the way to the wildcard-free prefix,
+ * and below it only where the pattern can still match. */
+static void test_glob_dir_may_match(void **state)
+{
+	(void)state;
+	assert_true(osh_binid_glob_dir_may_match("/opt/tools/*/bin/agent", "/"));
+	assert_true(osh_binid_glob_dir_may_match("/opt/tools/*/bin/agent", "/opt"));
+	assert_true(osh_binid_glob_dir_may_match("/opt/tools/*/bin/agent", "/opt/tools"));
+	assert_true(osh_binid_glob_dir_may_match("/opt/tools/*/bin/agent", "/opt/tools/x"));
+	assert_true(osh_binid_glob_dir_may_match("/opt/tools/*/bin/agent", "/opt/tools/x/bin"));
+	assert_false(osh_binid_glob_dir_may_match("/opt/tools/*/bin/agent", "/opt/tools/x/lib"));
+	assert_false(osh_binid_glob_dir_may_match("/opt/tools/*/bin/agent", "/opt/other"));
+	assert_false(osh_binid_glob_dir_may_match("/opt/tools/*/bin/agent", "/usr"));
+	/* As deep as the file itself: nothing below can match. */
+	assert_false(
+	    osh_binid_glob_dir_may_match("/opt/tools/*/bin/agent", "/opt/tools/x/bin/agent"));
+	/* `**` reaches any depth below its parent. */
+	assert_true(osh_binid_glob_dir_may_match("/usr/**/node", "/usr/a/b/c/d"));
+	assert_false(osh_binid_glob_dir_may_match("/usr/**/node", "/opt/a"));
+	assert_true(osh_binid_glob_dir_may_match("/a/*/x/**/y", "/a/b/x/c/d"));
+	assert_false(osh_binid_glob_dir_may_match("/a/*/x/**/y", "/a/b/z/c"));
+}
+
+static int count_dir(const char *dir, void *ctx)
+{
+	(void)dir;
+	(*(int *)ctx)++;
+	return 0;
 }
 
 static void test_dev_encode(void **state)
@@ -104,6 +136,22 @@ static void test_resolve(void **state)
 	osh_binid_set_free(&b);
 	osh_binid_set_free(&a);
 	{
+		/* Watch directories: dir itself, d1, d1/d2 for `**`; dir and d1 for `*` /deep. */
+		int n = 0;
+
+		snprintf(q, sizeof(q), "%s/**/deep", dir);
+		assert_int_equal(osh_binid_glob_dirs(q, count_dir, &n), 3);
+		assert_int_equal(n, 3);
+		n = 0;
+		snprintf(q, sizeof(q), "%s/*/deep", dir);
+		assert_int_equal(osh_binid_glob_dirs(q, count_dir, &n), 2);
+		/* A prefix that does not exist yet: its deepest existing ancestor is watched. */
+		n = 0;
+		snprintf(q, sizeof(q), "%s/new/sub/*/x", dir);
+		assert_int_equal(osh_binid_glob_dirs(q, count_dir, &n), 1);
+		assert_int_equal(osh_binid_glob_dirs("/exact/path", count_dir, &n), -EINVAL);
+	}
+	{
 		static const char *const rm[] = { "d1/d2/deep", "d1/d2", "d1", "copy",
 						  "link",	"tool",	 "" };
 
@@ -118,6 +166,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_glob_match),
+		cmocka_unit_test(test_glob_dir_may_match),
 		cmocka_unit_test(test_dev_encode),
 		cmocka_unit_test(test_resolve),
 	};
