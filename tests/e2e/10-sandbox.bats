@@ -629,7 +629,7 @@ seccomp_case() {
 # wait_pane REGEX: poll the pane until REGEX shows up (5 s).
 wait_pane() {
 	local i
-	for i in $(seq 50); do
+	for i in $(seq 150); do
 		tmux capture-pane -p -t "$TMUX_SESSION" | grep -Eq -- "$1" && return 0
 		sleep 0.1
 	done
@@ -714,21 +714,38 @@ start_tmux_bash() {
 	assert_no_cgroup
 }
 
+# poll SECONDS CMD...: CMD succeeds within SECONDS (checked every 0.1 s).
+poll() {
+	local i n=$(($1 * 10))
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
+# child_state REGEX: the state of the sandbox's first process (running sleep) matches REGEX.
+child_state() {
+	local pid
+	pid=$(head -1 "$CGMNT/osh/$NAME/cgroup.procs" 2>/dev/null) || return 1
+	[ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = /usr/bin/sleep ] &&
+		awk '{print $3}' "/proc/$pid/stat" 2>/dev/null | grep -q "$1"
+}
+
 @test "interactive: Ctrl-C and Ctrl-Z on a plain command: oshctl follows its child" {
 	command -v tmux >/dev/null || skip "tmux not installed"
 	tmux new-session -d -s "$TMUX_SESSION" -x 120 -y 40 "env PS1='outer\$ ' /bin/bash --norc --noprofile -i"
 	wait_pane 'outer\$'
 	tmux send-keys -t "$TMUX_SESSION" "$OSHCTL run -q --name $NAME --policy $ROOT/policies/probe.yaml -- /bin/sleep 100" Enter
-	local i
-	for i in $(seq 50); do [ -d "$CGMNT/osh/$NAME" ] && break; sleep 0.1; done
-	sleep 0.3
+	# The child has exec'd sleep and sleeps (polled: a loaded machine may take a while).
+	poll 10 child_state '^S'
 	# Ctrl-Z stops both oshctl and the sleeping child; fg continues both
 	tmux send-keys -t "$TMUX_SESSION" C-z
 	wait_pane 'Stopped'
-	grep -q '^T\|^t' <(awk '{print $3}' /proc/"$(cat "$CGMNT/osh/$NAME/cgroup.procs" | head -1)"/stat)
+	poll 10 child_state '^[Tt]'
 	tmux send-keys -t "$TMUX_SESSION" 'fg' Enter
-	sleep 0.3
-	grep -q '^S' <(awk '{print $3}' /proc/"$(cat "$CGMNT/osh/$NAME/cgroup.procs" | head -1)"/stat)
+	poll 10 child_state '^S'
 	# Ctrl-C: the child dies of SIGINT, oshctl reports 130
 	tmux send-keys -t "$TMUX_SESSION" C-c
 	wait_pane 'outer\$ ?$'
