@@ -311,15 +311,10 @@ static __always_inline void exe_path(struct osh_egress_event *e)
 
 /* in_task: called in process context (socket calls), where current is the caller; the skb
  * program may run in softirq context, where current is whoever was interrupted. */
-static __always_inline void event_emit(__u8 op, const struct decision *d, const struct addr *a,
-				       __u16 port_n, __u8 proto, bool in_task)
+static __always_inline void event_fill(struct osh_egress_event *e, __u8 op,
+				       const struct decision *d, const struct addr *a, __u16 port_n,
+				       __u8 proto, bool in_task)
 {
-	struct osh_egress_event *e = bpf_ringbuf_reserve(&osh_events, sizeof(*e), 0);
-
-	if (!e) {
-		stat_inc(STAT_RINGBUF_FULL);
-		return;
-	}
 	__builtin_memset(e, 0, sizeof(*e));
 	e->sandbox = d->sandbox;
 	e->binaries = d->binaries;
@@ -350,6 +345,18 @@ static __always_inline void event_emit(__u8 op, const struct decision *d, const 
 			addr_store(e->addr, a);
 		}
 	}
+}
+
+static __always_inline void event_emit(__u8 op, const struct decision *d, const struct addr *a,
+				       __u16 port_n, __u8 proto, bool in_task)
+{
+	struct osh_egress_event *e = bpf_ringbuf_reserve(&osh_events, sizeof(*e), 0);
+
+	if (!e) {
+		stat_inc(STAT_RINGBUF_FULL);
+		return;
+	}
+	event_fill(e, op, d, a, port_n, proto, in_task);
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -640,6 +647,69 @@ int osh_sock_create(struct bpf_sock *ctx)
 	d.reason = OSH_EGRESS_R_SOCKET;
 	event_emit(OSH_EGRESS_OP_SOCKET, &d, NULL, 0, (__u8)ctx->protocol, true);
 	return 0;
+}
+
+/* ---- unix sockets ---------------------------------------------------------------------------- */
+
+/* The kernel-side context of the unix hooks. Only its flavour is named here, so the object
+ * also builds against the BTF of a kernel older than 6.7 (where these programs never load). */
+struct bpf_sock_addr_kern___osh {
+	struct sockaddr *uaddr;
+	u32 uaddrlen;
+} __attribute__((preserve_access_index));
+
+/* Weak: kernels before 6.3 lack it, and there the unix programs are not loaded anyway. */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+
+/* The server of a named or abstract unix socket runs outside the sandbox's egress policy (a
+ * process outside can hand a connected TCP socket over it with SCM_RIGHTS, a host daemon can act
+ * for the caller): every connect/sendmsg to one is denied. The hook cannot tell whether the
+ * listener lives in the same sandbox (the peer is looked up after it), so that is denied too;
+ * socketpair() never reaches these hooks. */
+static __always_inline int unix_check(struct bpf_sock_addr *ctx, __u8 op)
+{
+	__u64 sb = bpf_get_current_ancestor_cgroup_id(sandbox_level);
+	struct bpf_sock_addr_kern___osh *sa;
+	struct osh_egress_event *e;
+	struct decision d = {};
+	__u32 len;
+
+	if (!bpf_map_lookup_elem(&osh_sandboxes, &sb))
+		return 1;
+	d.sandbox = sb;
+	d.binaries = current_binaries(sb);
+	d.rule = OSH_EGRESS_NO_RULE;
+	d.verdict = OSH_EGRESS_DENY;
+	d.reason = OSH_EGRESS_R_UNIX;
+	e = bpf_ringbuf_reserve(&osh_events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(STAT_RINGBUF_FULL);
+		return 0;
+	}
+	event_fill(e, op, &d, NULL, 0, 0, true);
+	sa = bpf_cast_to_kern_ctx(ctx);
+	len = BPF_CORE_READ(sa, uaddrlen);
+	/* uaddrlen counts sun_family (2 bytes) and, for a pathname, maybe a trailing NUL. */
+	len = len > 2 ? len - 2 : 0;
+	if (len > OSH_EGRESS_UNIX_PATH_LEN)
+		len = OSH_EGRESS_UNIX_PATH_LEN;
+	e->unix_path_len = (__u8)len;
+	bpf_probe_read_kernel(e->unix_path, sizeof(e->unix_path),
+			      (const char *)BPF_CORE_READ(sa, uaddr) + 2);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("cgroup/connect_unix")
+int osh_connect_unix(struct bpf_sock_addr *ctx)
+{
+	return unix_check(ctx, OSH_EGRESS_OP_CONNECT_UNIX);
+}
+
+SEC("cgroup/sendmsg_unix")
+int osh_sendmsg_unix(struct bpf_sock_addr *ctx)
+{
+	return unix_check(ctx, OSH_EGRESS_OP_SENDMSG_UNIX);
 }
 
 /* ---- backstop -------------------------------------------------------------------------------- */

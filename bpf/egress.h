@@ -96,8 +96,9 @@ struct osh_egress_bin_value {
 #define OSH_EGRESS_RINGBUF_BYTES (256 * 1024)
 #define OSH_EGRESS_NO_RULE	 0xffffffffu /* osh_egress_event.rule when no entry matched */
 #define OSH_EGRESS_COMM_LEN	 16
-#define OSH_EGRESS_EXE_PARTS	 8  /* path components of the executable an event carries */
-#define OSH_EGRESS_EXE_PART_LEN	 32 /* bytes of one component, NUL included (longer: cut) */
+#define OSH_EGRESS_EXE_PARTS	 8   /* path components of the executable an event carries */
+#define OSH_EGRESS_EXE_PART_LEN	 32  /* bytes of one component, NUL included (longer: cut) */
+#define OSH_EGRESS_UNIX_PATH_LEN 108 /* sizeof(sockaddr_un.sun_path) */
 
 /* Prefix bits of an IPv4 destination stored in the (single, IPv6-keyed) LPM trie of a
  * generation: v4 addresses are kept as ::ffff:a.b.c.d so one trie (one map-of-maps slot) holds
@@ -184,8 +185,10 @@ struct osh_egress_sk {
 enum osh_egress_op {
 	OSH_EGRESS_OP_CONNECT = 1,
 	OSH_EGRESS_OP_SENDMSG = 2,
-	OSH_EGRESS_OP_SOCKET = 3, /* sock_create: a socket type osh never allows */
-	OSH_EGRESS_OP_PACKET = 4, /* cgroup_skb backstop */
+	OSH_EGRESS_OP_SOCKET = 3,	/* sock_create: a socket type osh never allows */
+	OSH_EGRESS_OP_PACKET = 4,	/* cgroup_skb backstop */
+	OSH_EGRESS_OP_CONNECT_UNIX = 5, /* connect() to a named or abstract AF_UNIX socket */
+	OSH_EGRESS_OP_SENDMSG_UNIX = 6, /* sendmsg() with an AF_UNIX destination address */
 };
 
 enum osh_egress_verdict {
@@ -202,6 +205,7 @@ enum osh_egress_reason {
 	OSH_EGRESS_R_SOCKET = 5,    /* raw, ICMP or another protocol than TCP/UDP */
 	OSH_EGRESS_R_UNCHECKED = 6, /* a packet no connect/sendmsg check let through */
 	OSH_EGRESS_R_NO_POLICY = 7, /* the sandbox has no policy generation loaded */
+	OSH_EGRESS_R_UNIX = 8,	    /* a named or abstract unix socket (its server is outside) */
 };
 
 /* One event of the ring buffer osh_events. */
@@ -228,7 +232,12 @@ struct osh_egress_event {
 	char exe[OSH_EGRESS_EXE_PARTS][OSH_EGRESS_EXE_PART_LEN];
 	__u8 exe_parts;
 	__u8 exe_complete;
-	__u8 pad2[6];
+	/* The unix ops: bytes of unix_path used (abstract names start with a NUL and are not
+	 * NUL-terminated, pathnames may be). */
+	__u8 unix_path_len;
+	__u8 pad2[5];
+	char unix_path[OSH_EGRESS_UNIX_PATH_LEN];
+	__u8 pad3[4];
 };
 
 #endif

@@ -304,7 +304,7 @@ static int curl_errno(CURL *c, CURLcode cc)
 	if (cc == CURLE_COULDNT_CONNECT) {
 		curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
 		if (os_errno == ENOENT || os_errno == ECONNREFUSED || os_errno == EACCES ||
-		    os_errno == ENOTDIR || os_errno == ENOTSOCK)
+		    os_errno == EPERM || os_errno == ENOTDIR || os_errno == ENOTSOCK)
 			return os_errno == ENOTDIR || os_errno == ENOTSOCK ? -ENOENT
 									   : -(int)os_errno;
 		return -ECONNREFUSED;
@@ -410,6 +410,11 @@ int oshctl_print_unreachable(int r)
 		    stderr,
 		    "oshctl: %s: permission denied (the socket is for root and the osh group)\n",
 		    sock);
+	else if (r == -EPERM)
+		fprintf(stderr,
+			"oshctl: %s: connect: operation not permitted (inside a sandbox, unix "
+			"sockets are refused)\n",
+			sock);
 	else if (r == -EMSGSIZE)
 		fprintf(stderr, "oshctl: %s: answer too large or not readable\n", sock);
 	else

@@ -73,6 +73,7 @@ struct osh_events_stats {
 	uint64_t dropped_store, dropped_log;
 	int64_t last_id;
 	uint64_t stored, logged; /* written to the store, to the log */
+	uint64_t dropped_kernel; /* lost in the kernel's ring buffer (filled by the manager) */
 };
 void osh_events_stats(struct osh_events *ev, struct osh_events_stats *ret);
 

@@ -26,6 +26,7 @@
 #include "policy-update.h"
 #include "policy.h"
 #include "prover.h"
+#include "sandbox-net.h"
 #include "sandbox.h"
 #include "store.h"
 #include "version.h"
@@ -1005,6 +1006,7 @@ void osh_manager_status(struct osh_manager *m, struct osh_answer *ret)
 	pthread_mutex_unlock(&m->lock);
 	if (m->o.events)
 		osh_events_stats(m->o.events, &es);
+	osh_sandbox_net_events_dropped(&es.dropped_kernel);
 	ret->status = 200;
 	ret->body = cJSON_CreateObject();
 	cJSON_AddStringToObject(ret->body, "version", OSH_VERSION);
@@ -1015,7 +1017,8 @@ void osh_manager_status(struct osh_manager *m, struct osh_answer *ret)
 	cJSON_AddNumberToObject(sb, "gone", by[2]);
 	cJSON_AddNumberToObject(ret->body, "events_last_id", (double)es.last_id);
 	cJSON_AddNumberToObject(ret->body, "events_dropped",
-				(double)(es.dropped_store + es.dropped_log));
+				(double)(es.dropped_kernel + es.dropped_store + es.dropped_log));
+	cJSON_AddNumberToObject(ret->body, "events_dropped_kernel", (double)es.dropped_kernel);
 	cJSON_AddStringToObject(ret->body, "bpffs", m->bpffs_root);
 	cJSON_AddBoolToObject(ret->body, "prove_gate", m->o.gate_registry != NULL);
 }
@@ -1030,6 +1033,7 @@ int osh_manager_metrics(struct osh_manager *m, char **ret_text)
 	pthread_mutex_unlock(&m->lock);
 	if (m->o.events)
 		osh_events_stats(m->o.events, &es);
+	osh_sandbox_net_events_dropped(&es.dropped_kernel);
 	return osh_metrics_render(m->o.metrics, &es, by, ret_text);
 }
 

@@ -146,9 +146,10 @@ int osh_metrics_render(struct osh_metrics *m, const struct osh_events_stats *es,
 	header(f, "osh_events_dropped_total", "counter",
 	       "Events not written to a sink because its queue was full or the write failed.");
 	fprintf(f,
+		"osh_events_dropped_total{sink=\"kernel\"} %" PRIu64 "\n"
 		"osh_events_dropped_total{sink=\"store\"} %" PRIu64 "\n"
 		"osh_events_dropped_total{sink=\"log\"} %" PRIu64 "\n",
-		es->dropped_store, es->dropped_log);
+		es->dropped_kernel, es->dropped_store, es->dropped_log);
 
 	header(f, "osh_policy_reload_seconds", "summary",
 	       "Time to validate, compile, store and apply a policy change; quantiles over the "

@@ -31,7 +31,7 @@ _Static_assert(sizeof(struct osh_egress_sandbox) == 32, "osh_egress_sandbox ABI"
 _Static_assert(sizeof(struct osh_egress_dns_key) == 8, "osh_egress_dns_key ABI");
 _Static_assert(sizeof(struct osh_egress_dns_orig) == 32, "osh_egress_dns_orig ABI");
 _Static_assert(sizeof(struct osh_egress_sk) == 64, "osh_egress_sk ABI");
-_Static_assert(sizeof(struct osh_egress_event) == 344, "osh_egress_event ABI");
+_Static_assert(sizeof(struct osh_egress_event) == 456, "osh_egress_event ABI");
 
 /* The object's maps and programs by index: with pinning, a second process gets them from bpffs
  * by these names instead of from a loaded skeleton. */
@@ -53,10 +53,16 @@ enum egress_prog {
 	P_RECVMSG6,
 	P_SOCK_CREATE,
 	P_SKB_EGRESS,
+	P_CONNECT_UNIX, /* first optional program: Linux 6.7+ */
+	P_SENDMSG_UNIX,
 	N_PROGS,
 };
 #define N_TRACEPOINTS  P_CONNECT4
 #define N_CGROUP_PROGS (N_PROGS - P_CONNECT4)
+/* The unix hook attach types, spelled out: the uapi headers (Linux 6.1) and libbpf 1.1 of
+ * Debian 12 predate them, so libbpf cannot guess the program type from the section either. */
+#define OSH_BPF_CGROUP_UNIX_CONNECT 49
+#define OSH_BPF_CGROUP_UNIX_SENDMSG 50
 static const struct {
 	const char *name;
 	enum bpf_attach_type type; /* cgroup programs */
@@ -72,11 +78,14 @@ static const struct {
 	{ "osh_recvmsg6", BPF_CGROUP_UDP6_RECVMSG },
 	{ "osh_sock_create", BPF_CGROUP_INET_SOCK_CREATE },
 	{ "osh_skb_egress", BPF_CGROUP_INET_EGRESS },
+	{ "osh_connect_unix", (enum bpf_attach_type)OSH_BPF_CGROUP_UNIX_CONNECT },
+	{ "osh_sendmsg_unix", (enum bpf_attach_type)OSH_BPF_CGROUP_UNIX_SENDMSG },
 };
 
 /* Layout of a pinned root; bumped when the pins or the per-sandbox maps change meaning (2: the
- * `named` map's value is the entry's expiry). */
-#define PIN_LAYOUT  2
+ * `named` map's value is the entry's expiry; 3: the unix programs and their links, pinned only
+ * where the kernel has the hooks). */
+#define PIN_LAYOUT  3
 #define PIN_EGRESS  "egress"
 #define PIN_SBX	    "sandboxes"
 #define PIN_VERSION OSH_BPF_PIN_VERSION
@@ -143,6 +152,7 @@ struct osh_egress {
 	char *root; /* bpffs root, NULL: private to this process */
 	int root_fd;
 	struct ring_buffer *rb;
+	bool unix_hooks; /* the kernel has the cgroup unix hooks (Linux 6.7+) */
 	osh_egress_event_fn cb;
 	void *cb_data;
 	struct osh_egress_sb *sandboxes;
@@ -179,6 +189,24 @@ static int dup_fd(int fd)
 	return fd < 0 ? -EBADF : fcntl(fd, F_DUPFD_CLOEXEC, 3);
 }
 
+/* Whether the kernel accepts a cgroup sock_addr program of the unix connect hook: before Linux
+ * 6.7 the load fails with EINVAL (unknown expected attach type). */
+static bool unix_hooks_probe(void)
+{
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts,
+		    .expected_attach_type = (enum bpf_attach_type)OSH_BPF_CGROUP_UNIX_CONNECT);
+	int fd = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, NULL, "GPL", insns, 2, &opts);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 /* Loads the object and, with a root, pins maps, programs and tracepoint links under
  * <root>/egress/, the version last. */
 static int egress_load(struct osh_egress *eg, unsigned int sandbox_level, int egress_dir)
@@ -190,6 +218,19 @@ static int egress_load(struct osh_egress *eg, unsigned int sandbox_level, int eg
 	if (!eg->skel)
 		return -errno;
 	eg->skel->rodata->sandbox_level = sandbox_level;
+	eg->unix_hooks = unix_hooks_probe();
+	for (int i = P_CONNECT_UNIX; i < N_PROGS; i++) {
+		struct bpf_program *p =
+		    bpf_object__find_program_by_name(eg->skel->obj, prog_info[i].name);
+
+		if (!p)
+			return -ENOENT;
+		/* Set by hand: libbpf 1.1 does not know the sections. Not loaded at all where the
+		 * kernel lacks the hooks; the caller reports that (osh_egress_unix_hooks). */
+		bpf_program__set_type(p, BPF_PROG_TYPE_CGROUP_SOCK_ADDR);
+		bpf_program__set_expected_attach_type(p, prog_info[i].type);
+		bpf_program__set_autoload(p, eg->unix_hooks);
+	}
 	r = egress__load(eg->skel);
 	if (r < 0)
 		return r;
@@ -207,6 +248,8 @@ static int egress_load(struct osh_egress *eg, unsigned int sandbox_level, int eg
 		struct bpf_program *p =
 		    bpf_object__find_program_by_name(eg->skel->obj, prog_info[i].name);
 
+		if (i >= P_CONNECT_UNIX && !eg->unix_hooks)
+			continue;
 		eg->prog_fd[i] = p ? dup_fd(bpf_program__fd(p)) : -ENOENT;
 		if (eg->prog_fd[i] < 0)
 			return p ? -errno : -ENOENT;
@@ -243,9 +286,14 @@ static int egress_reuse(struct osh_egress *eg, unsigned int sandbox_level, int e
 	for (int i = 0; i < N_MAPS; i++)
 		if ((eg->map_fd[i] = osh_bpf_pin_get(egress_dir, map_names[i])) < 0)
 			return -errno;
-	for (int i = 0; i < N_PROGS; i++)
-		if ((eg->prog_fd[i] = osh_bpf_pin_get(egress_dir, prog_info[i].name)) < 0)
+	for (int i = 0; i < N_PROGS; i++) {
+		if ((eg->prog_fd[i] = osh_bpf_pin_get(egress_dir, prog_info[i].name)) >= 0)
+			continue;
+		/* The unix programs are pinned only where the kernel had the hooks. */
+		if (i < P_CONNECT_UNIX || errno != ENOENT)
 			return -errno;
+	}
+	eg->unix_hooks = eg->prog_fd[P_CONNECT_UNIX] >= 0 && eg->prog_fd[P_SENDMSG_UNIX] >= 0;
 	/* The tracepoint links stay pinned; nothing to hold here. */
 	return 0;
 }
@@ -354,6 +402,11 @@ const char *osh_egress_root(const struct osh_egress *eg)
 	return eg->root;
 }
 
+bool osh_egress_unix_hooks(const struct osh_egress *eg)
+{
+	return eg->unix_hooks;
+}
+
 int osh_egress_unpin_if_unused(struct osh_egress *eg)
 {
 	int r = 0;
@@ -436,6 +489,9 @@ static int sb_attach(struct osh_egress_sb *sb, int dir)
 		int r;
 
 		link_name(i, name, sizeof(name));
+		/* No program: an optional hook this kernel lacks (see osh_egress_unix_hooks). */
+		if (sb->eg->prog_fd[P_CONNECT4 + i] < 0)
+			continue;
 		if (sb->link_fd[i] >= 0 || (dir >= 0 && faccessat(dir, name, F_OK, 0) == 0))
 			continue;
 		sb->link_fd[i] = bpf_link_create(sb->eg->prog_fd[P_CONNECT4 + i], sb->cgroup_fd,
@@ -1500,6 +1556,10 @@ static const char *op_name(uint8_t op)
 		return "sendmsg";
 	case OSH_EGRESS_OP_SOCKET:
 		return "socket";
+	case OSH_EGRESS_OP_CONNECT_UNIX:
+		return "connect-unix";
+	case OSH_EGRESS_OP_SENDMSG_UNIX:
+		return "sendmsg-unix";
 	default:
 		return "packet";
 	}
@@ -1524,6 +1584,9 @@ static const char *reason_text(uint8_t reason)
 		return "a packet that no connect/sendmsg check let through (backstop)";
 	case OSH_EGRESS_R_NO_POLICY:
 		return "the sandbox has no network policy loaded";
+	case OSH_EGRESS_R_UNIX:
+		return "named and abstract unix sockets are not reachable from a sandbox (their "
+		       "server acts outside its network policy)";
 	default:
 		return "unknown reason";
 	}
@@ -1544,7 +1607,8 @@ static uint32_t closest_rule(const struct osh_egress_event *ev, const struct osh
 {
 	uint32_t by_port = OSH_EGRESS_NO_RULE;
 
-	if (ev->rule != OSH_EGRESS_NO_RULE || !img)
+	if (ev->rule != OSH_EGRESS_NO_RULE || !img || ev->op == OSH_EGRESS_OP_CONNECT_UNIX ||
+	    ev->op == OSH_EGRESS_OP_SENDMSG_UNIX)
 		return ev->rule;
 	for (size_t i = 0; ev->family == 4 && i < img->n_v4; i++) {
 		const struct osh_egress_v4_key *k = &img->v4[i].key;
@@ -1566,6 +1630,62 @@ static uint32_t closest_rule(const struct osh_egress_event *ev, const struct osh
 		if (ntohs(img->names[i].entry.port) == ev->port)
 			by_port = img->names[i].entry.value.rule;
 	return by_port;
+}
+
+/* "unix:/run/x.sock", or "unix:@name" for an abstract name (its leading NUL as '@'); bytes
+ * that are not printable ASCII become '?' (the name is the caller's choice, the line a log's). */
+static void unix_target(const struct osh_egress_event *ev, char *buf, size_t size)
+{
+	size_t len = ev->unix_path_len, o;
+	size_t i = 0;
+
+	if (len > OSH_EGRESS_UNIX_PATH_LEN)
+		len = OSH_EGRESS_UNIX_PATH_LEN;
+	o = (size_t)snprintf(buf, size, "unix:");
+	if (len == 0) {
+		snprintf(buf + o, size - o, "(unnamed)");
+		return;
+	}
+	if (ev->unix_path[0] == '\0') {
+		buf[o++] = '@';
+		i = 1;
+	} else {
+		len = strnlen(ev->unix_path, len);
+	}
+	for (; i < len && o + 1 < size; i++) {
+		unsigned char c = (unsigned char)ev->unix_path[i];
+
+		buf[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	buf[o] = '\0';
+}
+
+bool osh_egress_event_unix_absent(const struct osh_egress_event *ev)
+{
+	char path[OSH_EGRESS_UNIX_PATH_LEN + 1], base[64];
+	size_t len = ev->unix_path_len;
+	const char *rel;
+	struct stat st;
+	int dir, r;
+
+	if ((ev->op != OSH_EGRESS_OP_CONNECT_UNIX && ev->op != OSH_EGRESS_OP_SENDMSG_UNIX) ||
+	    !ev->tgid || len == 0 || ev->unix_path[0] == '\0')
+		return false;
+	if (len > OSH_EGRESS_UNIX_PATH_LEN)
+		len = OSH_EGRESS_UNIX_PATH_LEN;
+	memcpy(path, ev->unix_path, len);
+	path[len] = '\0';
+	/* As the process sees it: its root for an absolute path, its cwd otherwise. Gone: unknown,
+	 * so the event stays. */
+	snprintf(base, sizeof(base), "/proc/%u/%s", ev->tgid, path[0] == '/' ? "root" : "cwd");
+	dir = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return false;
+	for (rel = path; *rel == '/'; rel++)
+		;
+	r = fstatat(dir, *rel ? rel : ".", &st, 0);
+	close(dir);
+	return r < 0 && (errno == ENOENT || errno == ENOTDIR);
 }
 
 int osh_egress_event_fields_get(const struct osh_egress_event *ev, const struct osh_policy *pol,
@@ -1613,7 +1733,9 @@ int osh_egress_event_fields_get(const struct osh_egress_event *ev, const struct 
 		snprintf(proto, sizeof(proto), "icmp");
 	else
 		snprintf(proto, sizeof(proto), "proto-%u", ev->proto);
-	if (ev->family == 4 || ev->family == 6) {
+	if (ev->op == OSH_EGRESS_OP_CONNECT_UNIX || ev->op == OSH_EGRESS_OP_SENDMSG_UNIX) {
+		unix_target(ev, f->target, sizeof(f->target));
+	} else if (ev->family == 4 || ev->family == 6) {
 		inet_ntop(ev->family == 4 ? AF_INET : AF_INET6, ev->addr, addr, sizeof(addr));
 		snprintf(f->target, sizeof(f->target), ev->family == 6 ? "[%s]:%u/%s" : "%s:%u/%s",
 			 addr, ev->port, proto);

@@ -7,6 +7,7 @@
 #define OSH_USERSPACE_BPF_EGRESS_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <stdint.h>
 
@@ -34,6 +35,10 @@ const char *osh_egress_root(const struct osh_egress *eg);
 /* With a bpffs root and no sandbox pinned under it any more (by any process): removes the global
  * pins and the root directory. Returns 0 (also when sandboxes remain) or -errno. */
 int osh_egress_unpin_if_unused(struct osh_egress *eg);
+
+/* Whether the kernel has the cgroup unix hooks (Linux 6.7+) and eg attaches them: without, a
+ * sandbox can reach named and abstract unix sockets (the caller reports it). */
+bool osh_egress_unix_hooks(const struct osh_egress *eg);
 
 /* Depth of the directory cgroup_path below the cgroup2 mount (e.g. 2 for <mount>/osh/x). */
 int osh_egress_cgroup_level(const char *cgroup_path, unsigned int *ret_level);
@@ -128,14 +133,21 @@ struct osh_egress_sb *osh_egress_sandbox_find(struct osh_egress *eg, uint64_t sa
 
 /* The parts of a denial or audit event, as text. */
 struct osh_egress_event_fields {
-	const char *verdict;		    /* "deny" or "audit" */
-	const char *op;			    /* "connect", "sendmsg", "socket", "packet" */
-	const char *reason;		    /* one phrase */
-	char target[INET6_ADDRSTRLEN + 24]; /* "198.51.100.7:443/tcp", "[2001:db8::1]:443/tcp" */
+	const char *verdict; /* "deny" or "audit" */
+	const char
+	    *op; /* "connect", "sendmsg", "socket", "packet", "connect-unix", "sendmsg-unix" */
+	const char *reason; /* one phrase */
+	/* "198.51.100.7:443/tcp", "[2001:db8::1]:443/tcp", "unix:/run/x.sock", "unix:@name" */
+	char target[OSH_EGRESS_UNIX_PATH_LEN + 8];
 	char comm[OSH_EGRESS_COMM_LEN + 1];
 	char exe[PATH_MAX]; /* "" when unknown */
 	char closest[320];  /* the closest policy entry's name, "" when none */
 };
+
+/* A unix connect/sendmsg denial whose pathname does not exist (as the process sees it, checked
+ * now): the kernel would have refused it with ENOENT, nothing was reachable. Such probes (glibc
+ * tries /var/run/nscd/socket on every lookup) are not worth a denial line. */
+bool osh_egress_event_unix_absent(const struct osh_egress_event *ev);
 
 /* Fills *ret from ev. pol and img as for osh_egress_event_format. Returns 0. */
 int osh_egress_event_fields_get(const struct osh_egress_event *ev, const struct osh_policy *pol,

@@ -134,7 +134,7 @@ static void on_event(const struct osh_egress_event *ev, void *ud)
 	char *line = NULL, *hint = NULL;
 
 	(void)ud;
-	if (!net || !net->fn || !(f = malloc(sizeof(*f))))
+	if (!net || !net->fn || osh_egress_event_unix_absent(ev) || !(f = malloc(sizeof(*f))))
 		return;
 	osh_egress_event_fields_get(ev, net->policy, net->img, f);
 	if (osh_egress_event_fields_line(ev, f, &line) < 0)
@@ -698,6 +698,13 @@ int osh_sandbox_net_start(const struct osh_sandbox_net_opts *o, struct osh_strv 
 				   "binaries)",
 				   net->img->n_v4 + net->img->n_v6, net->img->n_names,
 				   net->img->n_binaries);
+	if (r >= 0)
+		r = osh_egress_unix_hooks(G.eg)
+			? osh_strv_push(report, "network: named and abstract unix sockets refused "
+						"(cgroup connect_unix/sendmsg_unix hooks)")
+			: osh_strv_push(report,
+					"network: unix sockets not restricted: kernel < 6.7 "
+					"has no cgroup unix hooks");
 	if (r >= 0) {
 		net_globs_watch(net);
 		/* An adopted sandbox may carry addresses whose time is up. */
@@ -819,4 +826,16 @@ void osh_sandbox_net_free(struct osh_sandbox_net *net)
 void osh_sandbox_net_release(struct osh_sandbox_net *net)
 {
 	net_free(net, false);
+}
+
+int osh_sandbox_net_events_dropped(uint64_t *ret_dropped)
+{
+	int r = 0;
+
+	*ret_dropped = 0;
+	pthread_mutex_lock(&G.lock);
+	if (G.eg)
+		r = osh_egress_events_dropped(G.eg, ret_dropped);
+	pthread_mutex_unlock(&G.lock);
+	return r;
 }

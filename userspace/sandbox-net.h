@@ -85,4 +85,8 @@ void osh_sandbox_net_free(struct osh_sandbox_net *net);
  * osh_sandbox_net_free. Accepts NULL. */
 void osh_sandbox_net_release(struct osh_sandbox_net *net);
 
+/* Events the kernel's egress ring buffer could not take (it was full), summed over CPUs, since
+ * the programs were loaded (or the pinned ones were created). 0 when nothing is loaded. */
+int osh_sandbox_net_events_dropped(uint64_t *ret_dropped);
+
 #endif

@@ -242,13 +242,15 @@ inside_denied() {
 
 # event GLOB: the denial line of osh names the attempt (`osh: denied ...`).
 event() {
-	has_line "osh: denied $1" || { ROW_EVENT=MISSING; return 1; }
+	# The denial comes from oshctl, the command's output from the command: one can land inside
+	# a line of the other (python's traceback writes its indent apart), so match anywhere.
+	has_line "*osh: denied $1" || { ROW_EVENT=MISSING; return 1; }
 	ROW_EVENT=yes
 }
 
 # kernel_only WHAT: no osh event exists for this denial; the refusal itself is the record.
 kernel_only() {
-	no_line "osh: denied *" || return
+	no_line "*osh: denied *" || return
 	ROW_EVENT="kernel-denied, no event ($1)"
 }
 

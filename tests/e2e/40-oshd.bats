@@ -470,21 +470,35 @@ except Exception:
 	[ "$("$OSHCTL" -o json policy list "$SB-m" | json_get 'len(d["revisions"])')" -eq 1 ]
 }
 
-@test "oshd: a process inside a sandbox gets 403 for every route, even with socket access" {
+@test "oshd: a process inside a sandbox cannot use the API, even with socket access" {
 	oshd_start
 	sb_create "$SB-in" --policy "$S/a.yaml" >/dev/null
 	cp "$OSHCTL" "$S/bin/oshctl-inside"
 	cp "$S/c.yaml" "$S/bin/wide.yaml"
 	chmod 755 "$S/bin/oshctl-inside"
 	chmod 644 "$S/bin/wide.yaml"
-	# The socket's group is the sandbox user's here (nogroup), so only oshd's own check stands
-	# between the agent and an API that could create it a wider sandbox.
-	run "$OSHCTL" sandbox exec "$SB-in" -- "$S/bin/oshctl-inside" --socket "$OSH_SOCKET" status
-	has_line "oshctl: forbidden: requests from inside a sandbox are refused"
+	# The socket's group is the sandbox user's here (nogroup): DAC lets the agent in. On 6.7+
+	# the kernel refuses its unix connect (cgroup/connect_unix); below, oshd's own check must.
 	run "$OSHCTL" sandbox exec "$SB-in" -- "$S/bin/oshctl-inside" --socket "$OSH_SOCKET" \
 		sandbox create "$SB-wider" --policy "$S/bin/wide.yaml" --workdir /tmp
+	[ "$status" -ne 0 ]
+	if has_line "*connect: operation not permitted*"; then
+		:
+	else
+		has_line "oshctl: forbidden: requests from inside a sandbox are refused"
+	fi
+	run -1 sb_listed "$SB-wider"
+
+	# oshd's check alone: a process in a cgroup under osh's subtree, with no BPF program that
+	# would refuse its connect, is refused by oshd (403), whatever its uid.
+	local cg=$CG/$SB-bare
+	osht_record cgroup "$cg"
+	mkdir "$cg"
+	run sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec "$@"' _ "$cg" \
+		"$OSHCTL" --socket "$OSH_SOCKET" sandbox create "$SB-wider" --policy "$S/c.yaml" \
+		--workdir /tmp
 	has_line "oshctl: forbidden: requests from inside a sandbox are refused"
 	run -1 sb_listed "$SB-wider"
-	# Outside, the same binary as the same user is served.
+	# Outside, the same binary as the sandbox's user is served.
 	run -0 as_nobody "$S/bin/oshctl-inside" --socket "$OSH_SOCKET" status
 }

@@ -189,6 +189,7 @@ static void test_events_and_sandboxes(void **state)
 				       .audit_egress = 2,
 				       .audit_dns = 1,
 				       .audit_fs = 5,
+				       .dropped_kernel = 7,
 				       .dropped_store = 40,
 				       .dropped_log = 12345678901ull,
 				       .last_id = 99 };
@@ -208,6 +209,7 @@ static void test_events_and_sandboxes(void **state)
 	assert_value(&e, "osh_decisions_total{verdict=\"audit\",kind=\"dns\"}", "1");
 	assert_value(&e, "osh_decisions_total{verdict=\"audit\",kind=\"fs\"}", "5");
 	assert_value(&e, "osh_events_dropped_total{sink=\"store\"}", "40");
+	assert_value(&e, "osh_events_dropped_total{sink=\"kernel\"}", "7");
 	assert_value(&e, "osh_events_dropped_total{sink=\"log\"}", "12345678901");
 	assert_value(&e, "osh_sandboxes{status=\"running\"}", "4");
 	assert_value(&e, "osh_sandboxes{status=\"idle\"}", "2");
