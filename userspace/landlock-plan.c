@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,10 +167,22 @@ static int mounts_read(const char *path, struct mount_entry **ret, size_t *ret_n
 	if (!f)
 		return -errno;
 	while (getline(&line, &len, f) > 0) {
-		char root[PATH_MAX + 1], point[PATH_MAX + 1];
-		unsigned int major, minor;
+		/* ID PARENT MAJOR:MINOR ROOT MOUNTPOINT ... (proc(5)) */
+		char *save = NULL, *fld[5], *end;
+		unsigned long major, minor;
+		int k = 0;
 
-		if (sscanf(line, "%*u %*u %u:%u %4096s %4096s", &major, &minor, root, point) != 4)
+		for (char *t = strtok_r(line, " \n", &save); t && k < 5;
+		     t = strtok_r(NULL, " \n", &save))
+			fld[k++] = t;
+		if (k < 5)
+			continue;
+		errno = 0;
+		major = strtoul(fld[2], &end, 10);
+		if (errno || *end != ':')
+			continue;
+		minor = strtoul(end + 1, &end, 10);
+		if (errno || *end || major > UINT32_MAX || minor > UINT32_MAX)
 			continue;
 		if (n == cap) {
 			struct mount_entry *g = realloc(m, (cap = cap ? 2 * cap : 64) * sizeof(*m));
@@ -180,9 +193,10 @@ static int mounts_read(const char *path, struct mount_entry **ret, size_t *ret_n
 			}
 			m = g;
 		}
-		unescape_octal(root);
-		unescape_octal(point);
-		m[n] = (struct mount_entry){ major, minor, strdup(root), strdup(point) };
+		unescape_octal(fld[3]);
+		unescape_octal(fld[4]);
+		m[n] = (struct mount_entry){ (unsigned int)major, (unsigned int)minor,
+					     strdup(fld[3]), strdup(fld[4]) };
 		if (!m[n].root || !m[n].point) {
 			free(m[n].root);
 			free(m[n].point);

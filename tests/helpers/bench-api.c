@@ -88,9 +88,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: bench-api SOCKET SANDBOX POLICY_A POLICY_B ROUNDS\n");
 		return 64;
 	}
-	n = atoi(argv[5]);
-	if (n < 1)
-		return 64;
+	{
+		char *end;
+		long v = strtol(argv[5], &end, 10);
+
+		if (*end || v < 1 || v > 100000)
+			return 64;
+		n = (int)v;
+	}
 	pa = slurp(argv[3]);
 	pb = slurp(argv[4]);
 	a = body_of(pa);
@@ -99,8 +104,10 @@ int main(int argc, char **argv)
 	st = calloc((size_t)n, sizeof(*st));
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	c = curl_easy_init();
-	if (!a || !b || !set || !st || !c)
-		return 1;
+	if (!a || !b || !set || !st || !c) {
+		fprintf(stderr, "bench-api: out of memory\n");
+		exit(1);
+	}
 	hdr = curl_slist_append(hdr, "Content-Type: application/json");
 	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, argv[1]);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);

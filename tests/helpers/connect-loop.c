@@ -89,8 +89,9 @@ int main(int argc, char **argv)
 		return 64;
 	}
 	for (int i = 3; i < argc; i++, n++) {
-		char addr[48];
+		char addr[48], *end;
 		const char *colon = strrchr(argv[i], ':');
+		long port;
 
 		memset(&t[n], 0, sizeof(t[n]));
 		if (!colon || (size_t)(colon - argv[i]) >= sizeof(addr)) {
@@ -100,7 +101,12 @@ int main(int argc, char **argv)
 		memcpy(addr, argv[i], (size_t)(colon - argv[i]));
 		addr[colon - argv[i]] = '\0';
 		t[n].sa.sin_family = AF_INET;
-		t[n].sa.sin_port = htons((unsigned short)atoi(colon + 1));
+		port = strtol(colon + 1, &end, 10);
+		if (*end || port < 1 || port > 65535) {
+			fprintf(stderr, "connect-loop: %s: expected a port 1-65535\n", argv[i]);
+			return 64;
+		}
+		t[n].sa.sin_port = htons((unsigned short)port);
 		if (inet_pton(AF_INET, addr, &t[n].sa.sin_addr) != 1) {
 			fprintf(stderr, "connect-loop: %s: not an IPv4 address\n", addr);
 			return 64;

@@ -324,7 +324,9 @@ static void test_abi_compat(void **state)
 static void test_deny_in_proc(void **state)
 {
 	struct osh_strv ro = { 0 }, deny = { 0 };
-	struct osh_landlock_input in = { &ro, NULL, &deny, NULL, OSH_LANDLOCK_BEST_EFFORT, 7, NULL };
+	struct osh_landlock_input in = {
+		&ro, NULL, &deny, NULL, OSH_LANDLOCK_BEST_EFFORT, 7, NULL
+	};
 	struct osh_landlock_plan plan;
 	struct osh_sandbox_error e;
 
