@@ -643,6 +643,20 @@ out:
 	return r;
 }
 
+/* Doubles the array *v of *cap elements of size bytes (8 at first). 0 or -ENOMEM (then *v is
+ * unchanged and still owned by the caller). */
+static int grow(void **v, size_t *cap, size_t size)
+{
+	size_t nc = *cap ? *cap * 2 : 8;
+	void *nv = reallocarray(*v, nc, size);
+
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = nc;
+	return 0;
+}
+
 int osh_store_sandbox_list(struct osh_store *st, struct osh_store_sandbox **ret, size_t *ret_n)
 {
 	struct osh_store_sandbox *v = NULL;
@@ -659,17 +673,8 @@ int osh_store_sandbox_list(struct osh_store *st, struct osh_store_sandbox **ret,
 		goto out;
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			struct osh_store_sandbox *nv = reallocarray(v, nc, sizeof(*v));
-
-			if (!nv) {
-				r = -ENOMEM;
-				break;
-			}
-			v = nv;
-			cap = nc;
-		}
+		if (n == cap && (r = grow((void **)&v, &cap, sizeof(*v))) < 0)
+			break;
 		r = sandbox_from_row(s, &v[n]);
 		if (r < 0)
 			break;
@@ -1040,17 +1045,8 @@ int osh_store_revision_list(struct osh_store *st, int64_t sandbox_id,
 	}
 	sqlite3_bind_int64(s, 1, sandbox_id);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			struct osh_store_revision *nv = reallocarray(v, nc, sizeof(*v));
-
-			if (!nv) {
-				r = -ENOMEM;
-				break;
-			}
-			v = nv;
-			cap = nc;
-		}
+		if (n == cap && (r = grow((void **)&v, &cap, sizeof(*v))) < 0)
+			break;
 		r = revision_from_row(s, &v[n]);
 		if (r < 0)
 			break;
