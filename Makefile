@@ -6,7 +6,7 @@
 #   prover/*.c               -> libosh-prover.a
 #   userspace/*.c            -> libosh-engine.a   (loaders, runner)
 #   daemon/*.c               -> libosh-daemon.a   (store, API, manager), daemon/oshd.c -> bin/oshd
-#   cli/*.c                  -> bin/oshctl
+#   cli/*.c                  -> bin/oshctl, but cli/osh-prove.c -> libexec/osh/osh-prove (Z3)
 #   bpf/*.bpf.c, tests/bpf/*.bpf.c -> .bpf.o -> .skel.h (bpftool gen skeleton)
 #   tests/unit/test_*.c      -> cmocka binaries, built with ASan+UBSan, halt on error
 #   tests/helpers/*.c        -> small real programs the end-to-end and VM tests drive
@@ -19,6 +19,9 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR  ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
+# oshctl finds osh-prove at ../libexec/osh/ from its own (real) folder: the same path here, which
+# the kernel resolves the same way should BINDIR be a symlink.
+LIBEXECDIR = $(BINDIR)/../libexec
 
 CC      ?= cc
 CLANG   ?= clang
@@ -57,7 +60,7 @@ deps:
 	scripts/install-deps.sh
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(LIBS_PC) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null) -lelf -lz -lpthread
+PKG_LIBS   = $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null) -lelf -lz -lpthread -lhttp_parser
 
 # --- flags -----------------------------------------------------------------------------------------
 WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 \
@@ -86,7 +89,8 @@ PROVER_SRCS := $(call notfuzz,$(wildcard prover/*.c))
 ENGINE_SRCS := $(call notfuzz,$(wildcard userspace/*.c))
 DAEMON_MAIN := daemon/oshd.c
 DAEMON_SRCS := $(filter-out $(DAEMON_MAIN),$(call notfuzz,$(wildcard daemon/*.c)))
-CLI_SRCS    := $(wildcard cli/*.c)
+PROVE_MAIN  := cli/osh-prove.c
+CLI_SRCS    := $(filter-out $(PROVE_MAIN),$(wildcard cli/*.c))
 LIB_SRCS    := $(POLICY_SRCS) $(PROVER_SRCS) $(ENGINE_SRCS) $(DAEMON_SRCS)
 BPF_SRCS    := $(wildcard bpf/*.bpf.c)
 TBPF_SRCS   := $(wildcard tests/bpf/*.bpf.c)
@@ -125,7 +129,7 @@ $(FZ)/libosh-prover.a:  $(call objs_of,$(FZ),$(PROVER_SRCS))
 $(FZ)/libosh-engine.a:  $(call objs_of,$(FZ),$(ENGINE_SRCS))
 $(FZ)/libosh-daemon.a:  $(call objs_of,$(FZ),$(DAEMON_SRCS))
 
-BINS        := $(O)/bin/oshctl $(if $(wildcard $(DAEMON_MAIN)),$(O)/bin/oshd)
+BINS        := $(O)/bin/oshctl $(O)/libexec/osh/osh-prove $(if $(wildcard $(DAEMON_MAIN)),$(O)/bin/oshd)
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
 HELPER_BINS := $(patsubst tests/helpers/%.c,$(O)/tests/helpers/%,$(HELPER_SRCS))
 FUZZ_BINS   := $(foreach f,$(FUZZ_SRCS),$(O)/fuzz/bin/$(basename $(notdir $(f))))
@@ -174,6 +178,8 @@ format:
 install: all
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(O)/bin/oshctl $(DESTDIR)$(BINDIR)/oshctl
+	install -d $(DESTDIR)$(LIBEXECDIR)/osh
+	install -m 0755 $(O)/libexec/osh/osh-prove $(DESTDIR)$(LIBEXECDIR)/osh/osh-prove
 	install -d $(DESTDIR)$(SBINDIR)
 	install -m 0755 $(O)/bin/oshd $(DESTDIR)$(SBINDIR)/oshd
 	install -d $(DESTDIR)$(PREFIX)/share/osh
@@ -250,6 +256,12 @@ CLI_OBJS = $(call objs_of,$(REL),$(CLI_SRCS)) $(REL)/$(O)/gen/default-policy.o
 $(O)/bin/oshctl: $(CLI_OBJS) $(call libs_of,$(REL)) | $(O)/bin/
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(call libs_of,$(REL)) $(PKG_LIBS)
+
+# `oshctl policy prove` execs this; the prover's Z3 and C++ runtime stay out of oshctl.
+$(O)/libexec/osh/osh-prove: $(call objs_of,$(REL),$(PROVE_MAIN) cli/client.c) \
+                            $(REL)/libosh-prover.a $(REL)/libosh-policy.a | $(O)/libexec/osh/
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(PKG_LIBS)
 
 $(O)/bin/oshd: $(call objs_of,$(REL),$(DAEMON_MAIN)) $(call libs_of,$(REL)) | $(O)/bin/
 	$(call msg,LD,$@)

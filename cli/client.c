@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// oshctl's client of the oshd API (docs/api.md): JSON requests over the daemon's unix socket
-// with libcurl, error answers printed once, ndjson event streams, and the exec protocol, which
-// libcurl cannot carry (descriptors are passed with SCM_RIGHTS after an HTTP Upgrade), written
-// by hand on a raw AF_UNIX socket.
+// oshctl's client of the oshd API (docs/api.md): HTTP/1.1 on the daemon's unix socket, the
+// request written here and the answer read with http_parser; JSON requests with error answers
+// printed once, ndjson event streams, and the exec protocol (after an HTTP Upgrade, the caller's
+// stdio passed with SCM_RIGHTS). No HTTP library with a start-up of its own: start-up is most
+// of a short command's time (docs/ARCHITECTURE.md, Dependencies).
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <errno.h>
@@ -16,23 +17,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
+#include <http_parser.h>
 
 #include "cli/client.h"
 #include "cli/oshctl.h"
 #include "policy.h"
 
 /* Answers larger than this are not an answer oshd gives; a peer sending more is not oshd. */
-#define ANSWER_MAX   (64u << 20)
-#define LINE_MAX_LEN (1u << 20) /* one ndjson line: an Event is far smaller */
-#define HEAD_MAX     16384	/* response head of the exec upgrade */
+#define ANSWER_MAX	  (64u << 20)
+#define LINE_MAX_LEN	  (1u << 20) /* one ndjson line: an Event is far smaller */
+#define CONNECT_TIMEOUT_S 10	     /* see unix_connect */
+#define EXEC_IDLE_MS	  30000	     /* oshd answers an exec request at once */
+#define EXEC_PROTOCOL	  "osh-exec/1"
 
 static const char *socket_opt;
 static bool output_json;
@@ -186,6 +189,46 @@ int oshctl_read_file(const char *path, char **ret_text, size_t *ret_len)
 	return 0;
 }
 
+void oshctl_diags_print(struct osh_diag_list *diags)
+{
+	for (size_t i = 0; i < diags->n; i++) {
+		char *s;
+
+		if (osh_diag_format(&diags->items[i], &s) < 0)
+			continue;
+		fprintf(stderr, "%s\n", s);
+		free(s);
+	}
+	if (diags->dropped)
+		fprintf(stderr, "oshctl: %zu more errors not shown\n", diags->dropped);
+	osh_diag_list_clear(diags);
+}
+
+int oshctl_policy_parse(const char *what, const char *path, struct osh_policy **ret,
+			struct osh_diag_list *diags)
+{
+	int r = osh_policy_parse_file(path, OSH_POLICY_FORMAT_AUTO, ret, diags);
+
+	/* A file that cannot be read is one of the diagnostics; only ENOMEM has none. */
+	if (r == -EINVAL || r == -EFBIG)
+		return OSHCTL_EXIT_FAIL;
+	if (r < 0) {
+		if (r == -ENOMEM)
+			fprintf(stderr, "oshctl: %s: %s: %s\n", what, path, strerror(-r));
+		return OSHCTL_EXIT_SYSTEM;
+	}
+	return OSHCTL_EXIT_OK;
+}
+
+int oshctl_policy_load(const char *what, const char *path, struct osh_policy **ret)
+{
+	struct osh_diag_list diags = { 0 };
+	int r = oshctl_policy_parse(what, path, ret, &diags);
+
+	oshctl_diags_print(&diags);
+	return r;
+}
+
 int oshctl_policy_read(const char *path, char **ret_text)
 {
 	struct osh_policy *p = NULL;
@@ -247,7 +290,7 @@ void oshctl_table_print(const char *const *header, size_t ncols, char *const *ce
 		}
 }
 
-/* --- libcurl requests ----------------------------------------------------------------------- */
+/* --- HTTP/1.1 over the daemon's socket ------------------------------------------------------- */
 
 struct buf {
 	char *data;
@@ -274,121 +317,244 @@ static int buf_append(struct buf *b, const char *p, size_t n)
 	return 0;
 }
 
-static size_t collect(char *p, size_t size, size_t n, void *ctx)
+/* Connects a stream socket to path. A full listen queue makes connect wait up to SO_SNDTIMEO,
+ * then fail with EAGAIN: a daemon that accepts nothing for that long counts as absent. Returns
+ * the descriptor, -ENOENT when path is no socket, -ETIMEDOUT, or -errno. */
+static int unix_connect(const char *path)
 {
-	struct buf *b = ctx;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = CONNECT_TIMEOUT_S };
+	int fd, r;
 
-	if (b->len + n > ANSWER_MAX || buf_append(b, p, n) < 0)
-		return 0; /* aborts the transfer */
-	return n;
-}
-
-static void curl_global_init_all(void)
-{
-	curl_global_init(CURL_GLOBAL_ALL);
-}
-
-static void curl_init_once(void)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-	/* curl_global_init is not thread-safe; run-daemon streams events from a second thread. */
-	pthread_once(&once, curl_global_init_all);
-}
-
-/* Maps a failed transfer to -errno: the socket errors say whether a daemon listens. */
-static int curl_errno(CURL *c, CURLcode cc)
-{
-	long os_errno = 0;
-
-	if (cc == CURLE_COULDNT_CONNECT) {
-		curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
-		if (os_errno == ENOENT || os_errno == ECONNREFUSED || os_errno == EACCES ||
-		    os_errno == EPERM || os_errno == ENOTDIR || os_errno == ENOTSOCK)
-			return os_errno == ENOTDIR || os_errno == ENOTSOCK ? -ENOENT
-									   : -(int)os_errno;
-		return -ECONNREFUSED;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = errno == ENOTDIR || errno == ENOTSOCK ? -ENOENT
+		    : errno == EAGAIN			  ? -ETIMEDOUT
+							  : -errno;
+		close(fd);
+		return r;
 	}
-	if (cc == CURLE_OUT_OF_MEMORY)
+	/* Sending a request then waits as long as oshd takes to read it, as before the limit. */
+	tv.tv_sec = 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Waits up to ms (-1: no limit) for fd to be readable. Returns 0, -ETIMEDOUT or -errno. */
+static int wait_readable(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int n;
+
+	do
+		n = poll(&p, 1, ms);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n == 0 ? -ETIMEDOUT : 0;
+}
+
+/* One request and its answer, on a connection of the caller's. The answer goes through
+ * http_parser (Debian's libhttp-parser): Content-Length, chunked and read-to-close bodies alike,
+ * and the end of the head of a 101 without consuming what follows it. */
+struct exchange {
+	/* Set by the caller. on_body takes each piece of a 2xx answer's body and returns 0 to go
+	 * on, > 0 to end the exchange there, -errno to fail it; NULL collects the body in body.
+	 * stop, when given, is polled every 100 ms and ends the exchange cleanly. idle_ms bounds
+	 * each wait for the daemon's next bytes (-1: no bound). */
+	int (*on_body)(struct exchange *x, const char *p, size_t n);
+	void *ctx;
+	const volatile int *stop;
+	int idle_ms;
+
+	/* Set by exchange_read. body holds the body of an answer on_body did not take; after a
+	 * 101 it holds what oshd sent past the head, the upgraded protocol's first bytes. */
+	long status;
+	struct buf body;
+	bool complete, stopped;
+	int err; /* why a callback failed */
+	http_parser parser;
+};
+
+static int on_headers_complete(http_parser *p)
+{
+	struct exchange *x = p->data;
+
+	x->status = p->status_code;
+	/* 2: no body and no further HTTP on this connection, whatever Connection says. */
+	return p->status_code == 101 ? 2 : 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+	struct exchange *x = p->data;
+
+	if (x->on_body && x->status >= 200 && x->status < 300) {
+		int r = x->on_body(x, at, n);
+
+		if (r > 0)
+			x->stopped = true;
+		else
+			x->err = r;
+		return r;
+	}
+	if (x->body.len + n > ANSWER_MAX)
+		x->err = -EMSGSIZE;
+	else
+		x->err = buf_append(&x->body, at, n);
+	return x->err;
+}
+
+static int on_message_complete(http_parser *p)
+{
+	struct exchange *x = p->data;
+
+	x->complete = true;
+	/* Nothing after the answer is HTTP for us: the exchange ends here. */
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+/* Reads the answer into x. Returns 0 (also when stopped), or -errno: -ECONNRESET when oshd
+ * closed before the answer's end, -EBADMSG for an answer that is not HTTP, -EMSGSIZE for one
+ * over ANSWER_MAX, -ETIMEDOUT after idle_ms without a byte. */
+static int exchange_read(struct exchange *x, int fd)
+{
+	static const http_parser_settings settings = {
+		.on_headers_complete = on_headers_complete,
+		.on_body = on_body,
+		.on_message_complete = on_message_complete,
+	};
+	char chunk[16384];
+
+	http_parser_init(&x->parser, HTTP_RESPONSE);
+	x->parser.data = x;
+	for (;;) {
+		ssize_t got;
+		size_t used;
+		int r;
+
+		if (x->stop && *x->stop) {
+			x->stopped = true;
+			return 0;
+		}
+		r = wait_readable(fd, x->stop ? 100 : x->idle_ms);
+		if (r == -ETIMEDOUT && x->stop)
+			continue;
+		if (r < 0)
+			return r;
+		got = read(fd, chunk, sizeof(chunk));
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		/* A read of 0 tells the parser about the end, which completes a read-to-close body. */
+		used = http_parser_execute(&x->parser, &settings, chunk, (size_t)got);
+		if (x->stopped)
+			return 0;
+		if (x->err)
+			return x->err;
+		if (x->complete)
+			return x->parser.upgrade
+				   ? buf_append(&x->body, chunk + used, (size_t)got - used)
+				   : 0;
+		if (got == 0)
+			return -ECONNRESET;
+		if (HTTP_PARSER_ERRNO(&x->parser) != HPE_OK)
+			return -EBADMSG;
+	}
+}
+
+/* Sends method path with body (JSON, NULL: none) and extra header lines (each ending in CRLF,
+ * NULL: none) on fd, then reads the answer into x. Returns 0 or -errno (exchange_read's, or
+ * the socket's while sending). */
+static int exchange_run(struct exchange *x, int fd, const char *method, const char *path,
+			const char *body, const char *extra)
+{
+	char *req;
+	int r, n;
+
+	/* One write: a request that can carry a body says how long it is, even when empty. */
+	if (body || strcmp(method, "GET"))
+		n = asprintf(&req,
+			     "%s %s HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n"
+			     "%sContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+			     method, path, extra ? extra : "", body ? strlen(body) : 0,
+			     body ? body : "");
+	else
+		n = asprintf(
+		    &req, "%s %s HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n%s\r\n",
+		    method, path, extra ? extra : "");
+	if (n < 0)
 		return -ENOMEM;
-	if (cc == CURLE_WRITE_ERROR)
-		return -EMSGSIZE;
-	if (cc == CURLE_OPERATION_TIMEDOUT)
-		return -ETIMEDOUT;
-	return -EIO;
+	r = write_all(fd, req, (size_t)n);
+	free(req);
+	if (r < 0 && r != -EPIPE)
+		return r;
+	/* oshd may have answered and closed before taking the whole request: its answer says
+	 * why. */
+	n = exchange_read(x, fd);
+	return r < 0 && n < 0 ? r : n;
 }
 
-/* A handle for method path on the daemon's socket, with body (may be NULL) as JSON. */
-static CURL *request_new(const char *method, const char *path, const char *body,
-			 struct curl_slist **headers)
+/* exchange_run on a new connection to oshd's socket. Returns 0 or -errno (unix_connect's, or
+ * exchange_run's). */
+static int exchange_once(struct exchange *x, const char *method, const char *path, const char *body)
 {
-	CURL *c;
-	char url[4096];
+	int fd = unix_connect(oshctl_client_socket()), r;
 
-	curl_init_once();
-	if (snprintf(url, sizeof(url), "http://localhost%s", path) >= (int)sizeof(url))
-		return NULL;
-	c = curl_easy_init();
-	if (!c)
-		return NULL;
-	*headers = NULL;
-	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, oshctl_client_socket());
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-	/* No proxy may sit between oshctl and its own socket, whatever http_proxy says. */
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	*headers = curl_slist_append(*headers, "Accept: application/json");
-	/* A body above 1 KiB would otherwise wait for 100-continue. */
-	*headers = curl_slist_append(*headers, "Expect:");
-	if (body) {
-		*headers = curl_slist_append(*headers, "Content-Type: application/json");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	} else if (!strcmp(method, "GET")) {
-		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, *headers);
-	return c;
+	if (fd < 0)
+		return fd;
+	r = exchange_run(x, fd, method, path, body, NULL);
+	close(fd);
+	return r;
 }
 
 int oshctl_call_raw(const char *method, const char *path, const cJSON *body, long *ret_status,
 		    cJSON **ret_json)
 {
-	struct curl_slist *headers = NULL;
-	struct buf answer = { 0 };
+	struct exchange x = { .idle_ms = -1 };
 	char *text = NULL;
-	CURL *c;
-	CURLcode cc;
-	long status = 0;
-	int r = 0;
+	int r;
 
 	if (body) {
 		text = cJSON_PrintUnformatted(body);
 		if (!text)
 			return -ENOMEM;
 	}
-	c = request_new(method, path, text, &headers);
-	if (!c) {
-		r = -ENOMEM;
-		goto out;
+	r = exchange_once(&x, method, path, text);
+	if (r == 0) {
+		*ret_status = x.status;
+		*ret_json = x.body.len ? cJSON_ParseWithLength(x.body.data, x.body.len) : NULL;
 	}
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
-	cc = curl_easy_perform(c);
-	if (cc != CURLE_OK) {
-		r = curl_errno(c, cc);
-		goto out;
-	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	*ret_status = status;
-	*ret_json = answer.len ? cJSON_ParseWithLength(answer.data, answer.len) : NULL;
-out:
-	curl_easy_cleanup(c);
-	curl_slist_free_all(headers);
-	free(answer.data);
+	free(x.body.data);
 	free(text);
 	return r;
 }
@@ -417,6 +583,13 @@ int oshctl_print_unreachable(int r)
 			sock);
 	else if (r == -EMSGSIZE)
 		fprintf(stderr, "oshctl: %s: answer too large or not readable\n", sock);
+	else if (r == -EBADMSG)
+		fprintf(stderr, "oshctl: %s: the answer is not HTTP (is oshd listening there?)\n",
+			sock);
+	else if (r == -ECONNRESET)
+		fprintf(stderr,
+			"oshctl: %s: oshd closed the connection before the end of its answer\n",
+			sock);
 	else
 		fprintf(stderr, "oshctl: talking to oshd on %s: %s\n", sock, strerror(-r));
 	return OSHCTL_EXIT_SYSTEM;
@@ -501,27 +674,6 @@ int oshctl_call(const char *method, const char *path, const cJSON *body,
 	return OSHCTL_EXIT_OK;
 }
 
-/* Connects a stream socket to path. Returns the descriptor or -errno. */
-static int unix_connect(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int r = errno == ENOTDIR || errno == ENOTSOCK ? -ENOENT : -errno;
-
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
 bool oshctl_daemon_answers(int *ret_peer_pid)
 {
 	struct ucred cred = { 0 };
@@ -541,13 +693,9 @@ bool oshctl_daemon_answers(int *ret_peer_pid)
 /* --- ndjson streams -------------------------------------------------------------------------- */
 
 struct stream {
-	CURL *curl;
-	struct buf line;  /* the incomplete last line */
-	struct buf error; /* the body of a non-2xx answer */
-	long status;
+	struct buf line; /* the incomplete last line */
 	int (*fn)(const cJSON *obj, void *ctx);
 	void *ctx;
-	bool stopped;
 };
 
 static int stream_line(struct stream *s, const char *p, size_t n)
@@ -566,292 +714,52 @@ static int stream_line(struct stream *s, const char *p, size_t n)
 	return r;
 }
 
-static size_t stream_write(char *p, size_t size, size_t n, void *ctx)
+/* Splits the body into lines for fn. Returns 0, 1 when fn asked to stop, -EMSGSIZE for a line
+ * over LINE_MAX_LEN (not an Event), or -ENOMEM. */
+static int stream_body(struct exchange *x, const char *p, size_t n)
 {
-	struct stream *s = ctx;
+	struct stream *s = x->ctx;
 
-	if (!s->status)
-		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &s->status);
-	if (s->status < 200 || s->status >= 300)
-		return collect(p, size, n, &s->error);
 	for (size_t i = 0; i < n; i++) {
 		if (p[i] != '\n') {
 			if (s->line.len >= LINE_MAX_LEN)
-				return 0;
+				return -EMSGSIZE;
 			if (buf_append(&s->line, p + i, 1) < 0)
-				return 0;
+				return -ENOMEM;
 			continue;
 		}
-		if (s->line.len && stream_line(s, s->line.data, s->line.len)) {
-			s->stopped = true;
-			return 0;
-		}
+		if (s->line.len && stream_line(s, s->line.data, s->line.len))
+			return 1;
 		s->line.len = 0;
 	}
-	return n;
+	return 0;
 }
 
 int oshctl_stream(const char *path, int (*fn)(const cJSON *obj, void *ctx), void *ctx,
 		  const volatile int *stop)
 {
 	struct stream s = { .fn = fn, .ctx = ctx };
-	struct curl_slist *headers = NULL;
-	CURLM *m = NULL;
-	CURLMsg *msg;
-	CURLcode cc = CURLE_OK;
-	int running = 1, left, r;
+	struct exchange x = { .on_body = stream_body, .ctx = &s, .stop = stop, .idle_ms = -1 };
+	int r = exchange_once(&x, "GET", path, NULL);
 
-	s.curl = request_new("GET", path, NULL, &headers);
-	m = curl_multi_init();
-	if (!s.curl || !m) {
-		r = oshctl_print_unreachable(-ENOMEM);
-		goto out;
-	}
-	curl_easy_setopt(s.curl, CURLOPT_WRITEFUNCTION, stream_write);
-	curl_easy_setopt(s.curl, CURLOPT_WRITEDATA, &s);
-	curl_multi_add_handle(m, s.curl);
-	/* The multi interface so that a stop request is seen within 100 ms even on a quiet
-	 * follow stream. */
-	while (running) {
-		if (curl_multi_perform(m, &running) != CURLM_OK)
-			break;
-		if (stop && *stop)
-			break;
-		if (running && curl_multi_poll(m, NULL, 0, 100, NULL) != CURLM_OK)
-			break;
-	}
-	while ((msg = curl_multi_info_read(m, &left)))
-		if (msg->msg == CURLMSG_DONE)
-			cc = msg->data.result;
-	if (s.status && (s.status < 200 || s.status >= 300)) {
-		cJSON *answer =
-		    s.error.len ? cJSON_ParseWithLength(s.error.data, s.error.len) : NULL;
+	if (r < 0) {
+		r = oshctl_print_unreachable(r);
+	} else if (x.status && (x.status < 200 || x.status >= 300)) {
+		cJSON *answer = x.body.len ? cJSON_ParseWithLength(x.body.data, x.body.len) : NULL;
 
-		r = oshctl_print_api_error(s.status, answer, NULL);
+		r = oshctl_print_api_error(x.status, answer, NULL);
 		cJSON_Delete(answer);
-		goto out;
+	} else {
+		/* A last line without its newline (the daemon ended the stream mid-write) is
+		 * dropped: it may be cut short. */
+		r = OSHCTL_EXIT_OK;
 	}
-	if (cc != CURLE_OK && !s.stopped && !(stop && *stop)) {
-		r = oshctl_print_unreachable(curl_errno(s.curl, cc));
-		goto out;
-	}
-	/* A last line without its newline (the daemon ended the stream mid-write) is dropped:
-	 * it may be cut short. */
-	r = OSHCTL_EXIT_OK;
-out:
-	if (m && s.curl)
-		curl_multi_remove_handle(m, s.curl);
-	curl_multi_cleanup(m);
-	curl_easy_cleanup(s.curl);
-	curl_slist_free_all(headers);
 	free(s.line.data);
-	free(s.error.data);
+	free(x.body.data);
 	return r;
 }
 
 /* --- the exec protocol ----------------------------------------------------------------------- */
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Waits up to ms for fd to be readable. Returns 0, -ETIMEDOUT or -errno. */
-static int wait_readable(int fd, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int n;
-
-	do
-		n = poll(&p, 1, ms);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	return n == 0 ? -ETIMEDOUT : 0;
-}
-
-/* Reads one byte at a time up to and including the blank line that ends the response head, so
- * that nothing after it (the exec protocol's first line) is consumed. Returns 0 with the head
- * NUL-terminated in buf, -EPROTO when it is too long or the peer closed, or -errno. */
-static int read_head(int fd, char *buf, size_t size)
-{
-	size_t n = 0;
-
-	for (;;) {
-		ssize_t got;
-		int r;
-
-		if (n + 1 >= size)
-			return -EPROTO;
-		r = wait_readable(fd, 30000);
-		if (r < 0)
-			return r;
-		got = read(fd, buf + n, 1);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (got == 0)
-			return -EPROTO;
-		n++;
-		buf[n] = '\0';
-		if (n >= 4 && !memcmp(buf + n - 4, "\r\n\r\n", 4))
-			return 0;
-	}
-}
-
-/* The value of header name in a response head, copied into out; false when absent. */
-static bool head_value(const char *head, const char *name, char *out, size_t size)
-{
-	size_t nl = strlen(name);
-	const char *p = strstr(head, "\r\n");
-
-	while (p && p[2] != '\r') {
-		const char *line = p + 2, *end = strstr(line, "\r\n");
-
-		if (!end)
-			break;
-		if ((size_t)(end - line) > nl && !strncasecmp(line, name, nl) && line[nl] == ':') {
-			const char *v = line + nl + 1;
-			size_t len;
-
-			while (*v == ' ' || *v == '\t')
-				v++;
-			len = (size_t)(end - v);
-			while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
-				len--;
-			if (len >= size)
-				len = size - 1;
-			memcpy(out, v, len);
-			out[len] = '\0';
-			return true;
-		}
-		p = end;
-	}
-	return false;
-}
-
-/* The status of a response head "HTTP/1.x NNN ...", or -1. */
-static int status_code(const char *head)
-{
-	if (strncmp(head, "HTTP/1.", 7) || (head[7] != '0' && head[7] != '1') || head[8] != ' ')
-		return -1;
-	for (int i = 9; i < 12; i++)
-		if (head[i] < '0' || head[i] > '9')
-			return -1;
-	if (head[12] != ' ' && head[12] != '\r')
-		return -1;
-	return (head[9] - '0') * 100 + (head[10] - '0') * 10 + (head[11] - '0');
-}
-
-/* Reads exactly n bytes. Returns 0, -EPROTO at an early end, or -errno. */
-static int read_exact(int fd, char *p, size_t n)
-{
-	while (n) {
-		ssize_t got;
-		int r = wait_readable(fd, 30000);
-
-		if (r < 0)
-			return r;
-		got = read(fd, p, n);
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (got == 0)
-			return -EPROTO;
-		p += got;
-		n -= (size_t)got;
-	}
-	return 0;
-}
-
-/* The body of a non-101 answer: Content-Length, chunked, or up to the end of the connection.
- * Returns the parsed JSON or NULL. */
-static cJSON *read_error_body(int fd, const char *head)
-{
-	char v[64];
-	struct buf b = { 0 };
-	cJSON *j = NULL;
-
-	if (head_value(head, "Content-Length", v, sizeof(v))) {
-		char *end;
-		unsigned long n = strtoul(v, &end, 10);
-
-		if (*end || n > ANSWER_MAX)
-			return NULL;
-		b.data = malloc(n + 1);
-		if (!b.data || read_exact(fd, b.data, n) < 0)
-			goto out;
-		b.len = n;
-	} else if (head_value(head, "Transfer-Encoding", v, sizeof(v)) &&
-		   !strcasecmp(v, "chunked")) {
-		for (;;) {
-			char line[64], *end;
-			size_t i = 0;
-			unsigned long n;
-
-			/* chunk-size [; ext] CRLF */
-			for (;;) {
-				if (i + 1 >= sizeof(line) || read_exact(fd, line + i, 1) < 0)
-					goto out;
-				if (line[i++] == '\n')
-					break;
-			}
-			line[i] = '\0';
-			n = strtoul(line, &end, 16);
-			if (end == line || n > ANSWER_MAX || b.len + n > ANSWER_MAX)
-				goto out;
-			if (n == 0)
-				break;
-			if (b.len + n + 1 > b.cap) {
-				char *nd = realloc(b.data, b.len + n + 1);
-
-				if (!nd)
-					goto out;
-				b.data = nd;
-				b.cap = b.len + n + 1;
-			}
-			if (read_exact(fd, b.data + b.len, n) < 0 || read_exact(fd, line, 2) < 0)
-				goto out;
-			b.len += n;
-		}
-	} else {
-		for (;;) {
-			char chunk[4096];
-			ssize_t got;
-
-			if (wait_readable(fd, 30000) < 0)
-				goto out;
-			got = read(fd, chunk, sizeof(chunk));
-			if (got < 0 && errno == EINTR)
-				continue;
-			if (got <= 0)
-				break;
-			if (b.len + (size_t)got > ANSWER_MAX ||
-			    buf_append(&b, chunk, (size_t)got) < 0)
-				goto out;
-		}
-	}
-	if (b.data)
-		j = cJSON_ParseWithLength(b.data, b.len);
-out:
-	free(b.data);
-	return j;
-}
 
 /* Sends the three stdio descriptors: one byte 'F' carrying them as SCM_RIGHTS. */
 static int send_stdio(int sock)
@@ -931,14 +839,13 @@ void oshctl_exec_signals(sigset_t *set)
 		sigaddset(set, forwarded_signals[i]);
 }
 
-/* Builds the request head and body for exec. Returns a new string or NULL. */
-static char *exec_request(const char *name, char *const *argv, char *const *env,
-			  const char *workdir)
+/* The body of an exec request. Returns a new string or NULL. */
+static char *exec_body(char *const *argv, char *const *env, const char *workdir)
 {
 	cJSON *body = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(body, "argv");
-	char *json = NULL, *req = NULL, *ename = oshctl_url_escape(name);
+	char *json = NULL;
 
-	if (!a || !ename)
+	if (!a)
 		goto out;
 	for (size_t i = 0; argv[i]; i++)
 		if (!cJSON_AddItemToArray(a, cJSON_CreateString(argv[i])))
@@ -955,23 +862,9 @@ static char *exec_request(const char *name, char *const *argv, char *const *env,
 	if (workdir && !cJSON_AddStringToObject(body, "workdir", workdir))
 		goto out;
 	json = cJSON_PrintUnformatted(body);
-	if (!json)
-		goto out;
-	if (asprintf(&req,
-		     "POST /v1/sandboxes/%s/exec HTTP/1.1\r\n"
-		     "Host: localhost\r\n"
-		     "Content-Type: application/json\r\n"
-		     "Content-Length: %zu\r\n"
-		     "Connection: Upgrade\r\n"
-		     "Upgrade: osh-exec/1\r\n"
-		     "\r\n%s",
-		     ename, strlen(json), json) < 0)
-		req = NULL;
 out:
-	free(ename);
-	free(json);
 	cJSON_Delete(body);
-	return req;
+	return json;
 }
 
 /* Handles one line from oshd after the upgrade. Returns 1 with *status set when the command
@@ -1026,16 +919,17 @@ static int exec_forward(int sock, int sig)
 
 int oshctl_exec(const char *name, char *const *argv, char *const *env, const char *workdir)
 {
+	struct exchange x = { .idle_ms = EXEC_IDLE_MS };
 	struct lines *l = NULL;
 	sigset_t set, old;
-	char head[HEAD_MAX] = "", line[4096];
-	char *req = NULL;
+	char line[4096], *path = NULL, *body = NULL, *ename = oshctl_url_escape(name);
 	bool started = false, masked = false;
-	int sock = -1, sfd = -1, status = OSHCTL_EXIT_OSH, r, code = 0;
+	int sock = -1, sfd = -1, status = OSHCTL_EXIT_OSH, r;
 
-	req = exec_request(name, argv, env, workdir);
+	body = exec_body(argv, env, workdir);
 	l = calloc(1, sizeof(*l));
-	if (!req || !l) {
+	if (!ename || !body || !l || asprintf(&path, "/v1/sandboxes/%s/exec", ename) < 0) {
+		path = NULL;
 		fprintf(stderr, "oshctl: exec: out of memory\n");
 		goto out;
 	}
@@ -1044,26 +938,33 @@ int oshctl_exec(const char *name, char *const *argv, char *const *env, const cha
 		oshctl_print_unreachable(sock);
 		goto out;
 	}
-	r = write_all(sock, req, strlen(req));
-	if (r == 0)
-		r = read_head(sock, head, sizeof(head));
-	if (r < 0) {
-		fprintf(stderr, "oshctl: exec: no answer from oshd on %s: %s\n",
-			oshctl_client_socket(), r == -EPROTO ? "connection closed" : strerror(-r));
-		goto out;
-	}
-	code = status_code(head);
-	if (code < 0) {
+	r = exchange_run(&x, sock, "POST", path, body,
+			 "Connection: Upgrade\r\nUpgrade: " EXEC_PROTOCOL "\r\n");
+	if (r == -EBADMSG) {
 		fprintf(stderr, "oshctl: exec: oshd sent a malformed answer\n");
 		goto out;
 	}
-	if (code != 101) {
-		cJSON *answer = read_error_body(sock, head);
+	if (r < 0) {
+		fprintf(stderr, "oshctl: exec: no answer from oshd on %s: %s\n",
+			oshctl_client_socket(),
+			r == -ECONNRESET ? "connection closed" : strerror(-r));
+		goto out;
+	}
+	if (x.status != 101) {
+		cJSON *answer = x.body.len ? cJSON_ParseWithLength(x.body.data, x.body.len) : NULL;
 
-		oshctl_print_api_error(code, answer, NULL);
+		oshctl_print_api_error(x.status, answer, NULL);
 		cJSON_Delete(answer);
 		goto out;
 	}
+	/* What came with the head already belongs to the exec protocol. */
+	if (x.body.len > sizeof(l->buf)) {
+		fprintf(stderr, "oshctl: exec: oshd sent an over-long line\n");
+		goto out;
+	}
+	if (x.body.len)
+		memcpy(l->buf, x.body.data, x.body.len);
+	l->len = x.body.len;
 
 	/* From here on the forwarded signals arrive through a signalfd, not as interruptions;
 	 * those that come before the command runs wait there until it does. */
@@ -1155,6 +1056,9 @@ out:
 	if (sock >= 0)
 		close(sock);
 	free(l);
-	free(req);
+	free(x.body.data);
+	free(path);
+	free(body);
+	free(ename);
 	return status;
 }

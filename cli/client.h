@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* oshctl's side of the oshd API (docs/api.md): requests over the daemon's unix socket with
- * libcurl, error answers printed once as `oshctl: <code>: <message>`, event streams, and the
- * exec protocol (HTTP Upgrade, then the caller's stdio passed with SCM_RIGHTS). */
+/* oshctl's side of the oshd API (docs/api.md): HTTP/1.1 requests over the daemon's unix socket,
+ * error answers printed once as `oshctl: <code>: <message>`, event streams, and the exec
+ * protocol (HTTP Upgrade, then the caller's stdio passed with SCM_RIGHTS); and the helpers the
+ * commands share, osh-prove's included (policy files and their diagnostics, output format). */
 #ifndef OSH_CLI_CLIENT_H
 #define OSH_CLI_CLIENT_H
 
@@ -33,7 +34,9 @@ int oshctl_common_opt(int c, const char *cmd, bool *json, void (*usage)(FILE *f)
 /* One request. body may be NULL (no body). On an answer (any HTTP status) returns 0 with the
  * status in *ret_status and the parsed body in *ret_json (NULL when the body is empty or not
  * JSON; the caller frees it). Returns -ECONNREFUSED or -ENOENT when no daemon listens on the
- * socket, -EACCES when the socket may not be used, other -errno otherwise. Prints nothing. */
+ * socket, -EACCES when the socket may not be used, -ETIMEDOUT when its listener accepts nothing
+ * for 10 s, -EBADMSG for an answer that is not HTTP, -ECONNRESET for one cut short, other
+ * -errno otherwise. Prints nothing. */
 int oshctl_call_raw(const char *method, const char *path, const cJSON *body, long *ret_status,
 		    cJSON **ret_json);
 

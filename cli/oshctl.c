@@ -1,13 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // oshctl: the command-line front end of osh. Dispatches `oshctl NOUN VERB ...` to the
 // command modules (cli/cmd-*.c); each returns the process exit status.
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-#include "policy.h"
 
 #include "cli/client.h"
 #include "cli/oshctl.h"
@@ -39,46 +35,6 @@ static void usage(FILE *f)
 	    "4 forbidden. run and sandbox exec: the command's status, 125/126/127 (docs/cli.md).\n"
 	    "Run 'oshctl COMMAND --help' for a command's options and examples.\n",
 	    OSHCTL_DEFAULT_SOCKET);
-}
-
-void oshctl_diags_print(struct osh_diag_list *diags)
-{
-	for (size_t i = 0; i < diags->n; i++) {
-		char *s;
-
-		if (osh_diag_format(&diags->items[i], &s) < 0)
-			continue;
-		fprintf(stderr, "%s\n", s);
-		free(s);
-	}
-	if (diags->dropped)
-		fprintf(stderr, "oshctl: %zu more errors not shown\n", diags->dropped);
-	osh_diag_list_clear(diags);
-}
-
-int oshctl_policy_parse(const char *what, const char *path, struct osh_policy **ret,
-			struct osh_diag_list *diags)
-{
-	int r = osh_policy_parse_file(path, OSH_POLICY_FORMAT_AUTO, ret, diags);
-
-	/* A file that cannot be read is one of the diagnostics; only ENOMEM has none. */
-	if (r == -EINVAL || r == -EFBIG)
-		return OSHCTL_EXIT_FAIL;
-	if (r < 0) {
-		if (r == -ENOMEM)
-			fprintf(stderr, "oshctl: %s: %s: %s\n", what, path, strerror(-r));
-		return OSHCTL_EXIT_SYSTEM;
-	}
-	return OSHCTL_EXIT_OK;
-}
-
-int oshctl_policy_load(const char *what, const char *path, struct osh_policy **ret)
-{
-	struct osh_diag_list diags = { 0 };
-	int r = oshctl_policy_parse(what, path, ret, &diags);
-
-	oshctl_diags_print(&diags);
-	return r;
 }
 
 static void version_usage(FILE *f)

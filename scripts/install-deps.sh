@@ -14,11 +14,14 @@ PKGS=(
   libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev
   libsqlite3-dev libssl-dev libcurl4-openssl-dev libmicrohttpd-dev
   libsystemd-dev libldns-dev
+  libgnutls28-dev  # oshd's TCP listener: TLS with client certificates
+  libhttp-parser-dev  # oshctl reads oshd's answers (cli/client.c)
   # unit tests, lint
   libcmocka-dev clang-format clang-tidy cppcheck
   # end-to-end tests: fake internet in network namespaces
   iproute2 nftables dnsmasq-base socat openssl curl tmux python3 procps util-linux
   bind9-dnsutils  # dig: queries the DNS responder (tests/e2e/25-dns.bats)
+  systemd  # systemd-analyze verify of systemd/oshd.service (tests/e2e/42-oshd-tls.bats)
   bats
   # VM tests (BPF LSM): qemu under TCG, busybox for the initramfs
   qemu-system-x86 busybox-static cpio kmod
