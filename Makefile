@@ -46,7 +46,7 @@ endif
 .DEFAULT_GOAL := all
 
 # --- dependencies ---------------------------------------------------------------------------------
-LIBS_PC := libbpf yaml-0.1 libcjson z3 libseccomp libcap sqlite3 openssl libcurl libmicrohttpd \
+LIBS_PC := libbpf yaml-0.1 libcjson z3 libseccomp libcap sqlite3 openssl libcurl libmicrohttpd gnutls \
            libsystemd ldns libnl-3.0 libnl-route-3.0 libnftnl libmnl
 DEPS_STAMP := $(O)/.deps-ok
 

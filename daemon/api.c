@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// The API layer: libmicrohttpd on a unix socket, thread per connection. Bodies are read up to
-// OSH_API_BODY_MAX, the peer is identified once per request from SO_PEERCRED, and each route
-// hands a parsed request to the manager, whose answer is written back as JSON.
+// The API layer: libmicrohttpd on a unix socket (or on TCP with TLS), thread per connection.
+// Bodies are read up to OSH_API_BODY_MAX, the peer is identified once per request (SO_PEERCRED,
+// or the verified client certificate), and each route hands a parsed request to the manager,
+// whose answer is written back as JSON.
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -21,10 +23,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 
 #include "api-req.h"
 #include "api.h"
+#include "config.h"
 #include "events.h"
 #include "manager.h"
 
@@ -36,15 +41,37 @@
 #define NDJSON		"application/x-ndjson"
 #define JSON		"application/json"
 #define SANDBOX_CGROUPS "/osh/" /* the engine's subtree, as /proc/PID/cgroup shows it */
+#define PEM_MAX		(1u << 20)
+#define EXEC_ON_TCP                                                                                \
+	"exec hands the client's stdin, stdout and stderr to the command as descriptors "          \
+	"(SCM_RIGHTS), which only the unix socket carries: use oshd's unix socket"
+
+/* TLS 1.2 and 1.3 only, forward-secret AEAD suites, no session tickets: every connection shows
+ * its client certificate in a full handshake, whatever libmicrohttpd's and GnuTLS's defaults
+ * become (clients of a local daemon gain little from resumption). */
+#define TLS_PRIORITIES                                                                             \
+	"SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-CIPHER-ALL:+AES-256-GCM:"             \
+	"+AES-128-GCM:+CHACHA20-POLY1305:%NO_TICKETS"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77 /* Linux 6.5; Debian 12's headers predate it */
 #endif
 
+enum { PEM_CERT, PEM_KEY, PEM_CA, N_PEM };
+
 struct osh_api {
 	struct osh_api_opts o;
 	struct MHD_Daemon *mhd;
 	atomic_bool stopping;
+	bool tls;	  /* TCP with TLS: identity from the client certificate */
+	char *pem[N_PEM]; /* TLS files' contents, kept while libmicrohttpd may use them */
+};
+
+/* Client certificates must be good for TLS client authentication: a server certificate that
+ * the same CA signed does not log in. gnutls reads the OID as a C string. */
+static char client_purpose_oid[] = GNUTLS_KP_TLS_WWW_CLIENT;
+static gnutls_typed_vdata_st client_purpose[] = {
+	{ .type = GNUTLS_DT_KEY_PURPOSE_OID, .data = (unsigned char *)client_purpose_oid },
 };
 
 /* One request, from its first header to its answer. */
@@ -110,6 +137,11 @@ static bool peer_sandboxed(int fd, pid_t pid)
 	return in;
 }
 
+static bool is_admin(const struct osh_api *api, uid_t uid, gid_t gid)
+{
+	return uid == 0 || (api->o.admin_gid_set && in_groups(uid, gid, api->o.admin_gid));
+}
+
 static int peer_caller(struct osh_api *api, struct MHD_Connection *conn, struct req *r)
 {
 	const union MHD_ConnectionInfo *ci =
@@ -123,9 +155,143 @@ static int peer_caller(struct osh_api *api, struct MHD_Connection *conn, struct 
 	if (getsockopt(r->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return -errno;
 	r->caller = (struct osh_caller){ .pid = cred.pid, .uid = cred.uid, .gid = cred.gid };
-	r->caller.admin = cred.uid == 0 ||
-			  (api->o.admin_gid_set && in_groups(cred.uid, cred.gid, api->o.admin_gid));
+	r->caller.admin = is_admin(api, cred.uid, cred.gid);
 	r->sandboxed = peer_sandboxed(r->fd, cred.pid);
+	r->caller_ok = true;
+	return 0;
+}
+
+/* "ADDR:PORT" or "[ADDR]:PORT" of an AF_INET or AF_INET6 address. */
+static void addr_format(const struct sockaddr *sa, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	bool v6 = sa->sa_family == AF_INET6;
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)sa;
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)sa;
+
+	inet_ntop(sa->sa_family, v6 ? (const void *)&a6->sin6_addr : (const void *)&a4->sin_addr,
+		  host, sizeof(host));
+	snprintf(buf, size, v6 ? "[%s]:%u" : "%s:%u", host,
+		 ntohs(v6 ? a6->sin6_port : a4->sin_port));
+}
+
+/* Every TLS connection must present a certificate that the client CA signed, for client
+ * authentication, before any byte of HTTP: the handshake fails otherwise. libmicrohttpd only
+ * asks for a certificate (GNUTLS_CERT_REQUEST) and verifies nothing; its session exists by the
+ * time a connection is announced, and the handshake runs later in the connection's thread.
+ * At the end, a certificate that failed says why in the log (libmicrohttpd's own line says
+ * only that the handshake failed). */
+static void tls_connection_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+				  enum MHD_ConnectionNotificationCode toe)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	const union MHD_ConnectionInfo *ai;
+	gnutls_datum_t why = { 0 };
+	char peer[INET6_ADDRSTRLEN + 8] = "?";
+	unsigned int status;
+
+	if (!ci || !ci->tls_session)
+		return; /* tls_caller refuses every request of such a connection */
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		gnutls_certificate_server_set_request(ci->tls_session, GNUTLS_CERT_REQUIRE);
+		gnutls_session_set_verify_cert2(ci->tls_session, client_purpose, 1, 0);
+		return;
+	}
+	/* (unsigned)-1: no certificate was verified (none sent, or the handshake failed first). */
+	status = gnutls_session_get_verify_cert_status(ci->tls_session);
+	if (!status || status == (unsigned int)-1)
+		return;
+	ai = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ai && ai->client_addr)
+		addr_format(ai->client_addr, peer, sizeof(peer));
+	if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0) < 0)
+		why.data = NULL;
+	for (size_t n = why.data ? strlen((char *)why.data) : 0; n && why.data[n - 1] == ' ';)
+		why.data[--n] = '\0';
+	fprintf(stderr, "<5>oshd: notice: tls: refused the client certificate of %s: %s\n", peer,
+		why.data ? (const char *)why.data : "it did not verify");
+	gnutls_free(why.data);
+}
+
+/* A local user name as useradd accepts them, without the characters a log line or a message
+ * would have to escape. */
+static bool is_user_name(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 32 || v[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= 'A' && v[i] <= 'Z') ||
+		      (v[i] >= '0' && v[i] <= '9') || v[i] == '_' || v[i] == '-' || v[i] == '.'))
+			return false;
+	return true;
+}
+
+/* The subject's one common name of the peer's (verified) certificate into cn. */
+static int peer_cn(gnutls_session_t s, char *cn, size_t size)
+{
+	const gnutls_datum_t *peers;
+	gnutls_x509_crt_t crt = NULL;
+	unsigned int n = 0;
+	size_t len = size, more = 0;
+	int r = -EPERM;
+
+	peers = gnutls_certificate_get_peers(s, &n);
+	if (!peers || !n || gnutls_x509_crt_init(&crt) < 0)
+		return -EPERM;
+	/* A second CN would make "the" name ambiguous: refused, not guessed. */
+	if (gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) == 0 &&
+	    gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &len) == 0 &&
+	    gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 1, 0, NULL, &more) ==
+		GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+		r = 0;
+	gnutls_x509_crt_deinit(crt);
+	return r;
+}
+
+/* A TCP peer is the local user its verified certificate's CN names, with that user's authority
+ * (admin: uid 0 or the admin group), as if it had connected to the unix socket as that user. A
+ * sandbox's commands run as a local user, so a principal with no account could own none. On
+ * failure why says what to tell the client. */
+static int tls_caller(struct osh_api *api, struct MHD_Connection *conn, struct req *r, char *why,
+		      size_t why_size)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	const union MHD_ConnectionInfo *fi =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct passwd pwbuf, *pw = NULL;
+	char cn[256], buf[4096];
+	unsigned int status = ~0u;
+
+	if (!ci || !ci->tls_session || !fi) {
+		snprintf(why, why_size, "no TLS session");
+		return -EPERM;
+	}
+	r->fd = fi->connect_fd;
+	/* Verified again although the handshake did: a session set up without the check above
+	 * must not be served. */
+	if (gnutls_certificate_verify_peers(ci->tls_session, client_purpose, 1, &status) < 0 ||
+	    status) {
+		snprintf(why, why_size, "no client certificate that tls_client_ca signed");
+		return -EPERM;
+	}
+	if (peer_cn(ci->tls_session, cn, sizeof(cn)) < 0) {
+		snprintf(why, why_size,
+			 "the client certificate's subject must have exactly one common name (CN)");
+		return -EPERM;
+	}
+	if (!is_user_name(cn) || getpwnam_r(cn, &pwbuf, buf, sizeof(buf), &pw) || !pw) {
+		snprintf(why, why_size,
+			 "the client certificate's CN must name a local user; '%.64s' does not",
+			 cn);
+		return -EPERM;
+	}
+	r->caller = (struct osh_caller){ .pid = 0, .uid = pw->pw_uid, .gid = pw->pw_gid };
+	r->caller.admin = is_admin(api, pw->pw_uid, pw->pw_gid);
+	r->sandboxed = false; /* unknowable over TCP (docs/api.md) */
 	r->caller_ok = true;
 	return 0;
 }
@@ -716,6 +882,9 @@ static enum MHD_Result route(struct osh_api *api, struct MHD_Connection *conn, c
 		if (!strcmp(rest, "/exec")) {
 			if (!is(method, "POST"))
 				return method_not_allowed(api, conn, method, url);
+			if (api->tls)
+				return send_error(api, conn, 501, "exec-needs-unix-socket",
+						  EXEC_ON_TCP, NULL);
 			return route_exec(api, conn, r, name);
 		}
 		if (!strcmp(rest, "/policy")) {
@@ -769,6 +938,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 {
 	struct osh_api *api = cls;
 	struct req *r = *con_cls;
+	char why[256] = "the peer's credentials are unknown";
 	const char *ctype;
 
 	if (!r) {
@@ -797,9 +967,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		r->body[r->len] = '\0';
 		return MHD_YES;
 	}
-	if (peer_caller(api, conn, r) < 0)
-		return send_error(api, conn, 403, "forbidden", "the peer's credentials are unknown",
-				  NULL);
+	if ((api->tls ? tls_caller(api, conn, r, why, sizeof(why)) : peer_caller(api, conn, r)) < 0)
+		return send_error(api, conn, 403, "forbidden", why, NULL);
 	if (r->sandboxed)
 		return send_error(api, conn, 403, "forbidden",
 				  "requests from inside a sandbox are refused", NULL);
@@ -831,24 +1000,145 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	vfprintf(stderr, fmt, ap);
 }
 
+/* Reads a TLS file named by oshd.conf's key `what`. It says whom oshd trusts, or is a secret:
+ * refused when every user may write it, or (secret) read it. */
+static int pem_read(const char *what, const char *path, bool secret, char **ret, char **ret_err)
+{
+	struct stat st;
+	size_t len = 0;
+	char *buf = NULL;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)PEM_MAX) {
+		r = -EINVAL;
+		if (asprintf(ret_err, "%s %s: not a regular file of at most 1 MiB", what, path) < 0)
+			*ret_err = NULL;
+		goto out;
+	}
+	if ((st.st_mode & S_IWOTH) || (secret && (st.st_mode & S_IROTH))) {
+		r = -EPERM;
+		if (asprintf(ret_err, "%s %s: %s by every user; refusing it (chmod o-%s %s)", what,
+			     path, secret ? "readable or writable" : "writable",
+			     secret ? "rw" : "w", path) < 0)
+			*ret_err = NULL;
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*ret = buf;
+	buf = NULL;
+out:
+	if (buf) {
+		explicit_bzero(buf, (size_t)st.st_size + 1);
+		free(buf);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (r < 0 && !*ret_err && asprintf(ret_err, "%s %s: %s", what, path, strerror(-r)) < 0)
+		*ret_err = NULL;
+	return r;
+}
+
+static void pem_free(struct osh_api *api)
+{
+	for (int i = 0; i < N_PEM; i++)
+		if (api->pem[i]) {
+			explicit_bzero(api->pem[i], strlen(api->pem[i]));
+			free(api->pem[i]);
+			api->pem[i] = NULL;
+		}
+}
+
+static int tls_load(struct osh_api *api, const struct osh_api_tls *tls, char **ret_err)
+{
+	int r;
+
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		if (asprintf(ret_err, "tcp_listen: this libmicrohttpd was built without TLS") < 0)
+			*ret_err = NULL;
+		return -EOPNOTSUPP;
+	}
+	if ((r = pem_read("tls_cert", tls->cert, false, &api->pem[PEM_CERT], ret_err)) < 0 ||
+	    (r = pem_read("tls_key", tls->key, true, &api->pem[PEM_KEY], ret_err)) < 0 ||
+	    (r = pem_read("tls_client_ca", tls->client_ca, false, &api->pem[PEM_CA], ret_err)) < 0)
+		pem_free(api);
+	return r;
+}
+
 int osh_api_start(const struct osh_api_opts *o, struct osh_api **ret, char **ret_err)
 {
 	struct osh_api *api = calloc(1, sizeof(*api));
+	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			     MHD_USE_ERROR_LOG | MHD_USE_POLL;
+	struct MHD_OptionItem tls_opts[] = {
+		{ MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL },
+		{ MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL },
+		{ MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL },
+	};
+	int r;
 
 	*ret_err = NULL;
 	if (!api)
 		return -ENOMEM;
 	api->o = *o;
-	api->mhd = MHD_start_daemon(
-	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_UPGRADE |
-		MHD_USE_ERROR_LOG | MHD_USE_POLL,
-	    0, NULL, NULL, handle, api, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, api,
-	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)o->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
-	    completed, api, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)300, MHD_OPTION_END);
+	api->o.tls = NULL; /* read during this call only */
+	api->tls = o->tls != NULL;
+	if (o->tls) {
+		r = tls_load(api, o->tls, ret_err);
+		if (r < 0) {
+			free(api);
+			return r;
+		}
+		/* No upgrade: exec needs SCM_RIGHTS, which TCP cannot carry (route()). */
+		flags |= MHD_USE_TLS;
+		tls_opts[0] =
+		    (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, api->pem[PEM_CERT] };
+		tls_opts[1] =
+		    (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, api->pem[PEM_KEY] };
+		tls_opts[2] =
+		    (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0, api->pem[PEM_CA] };
+		tls_opts[3] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+						       (void *)TLS_PRIORITIES };
+		tls_opts[4] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
+						       (intptr_t)tls_connection_notify, api };
+	} else {
+		flags |= MHD_ALLOW_UPGRADE;
+	}
+	api->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, api, MHD_OPTION_EXTERNAL_LOGGER,
+				    mhd_log, api, MHD_OPTION_LISTEN_SOCKET,
+				    (MHD_socket)o->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
+				    completed, api, MHD_OPTION_CONNECTION_LIMIT,
+				    (unsigned int)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+				    (unsigned int)300, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
 	if (!api->mhd) {
-		if (asprintf(ret_err, "the HTTP server did not start (libmicrohttpd)") < 0)
+		if (asprintf(ret_err, "the HTTP server did not start (libmicrohttpd%s)",
+			     o->tls ? "; are tls_cert, tls_key and tls_client_ca PEM files that "
+				      "belong together?"
+				    : "") < 0)
 			*ret_err = NULL;
+		pem_free(api);
 		free(api);
 		return -EIO;
 	}
@@ -862,6 +1152,7 @@ void osh_api_stop(struct osh_api *api)
 		return;
 	atomic_store(&api->stopping, true);
 	MHD_stop_daemon(api->mhd);
+	pem_free(api);
 	free(api);
 }
 
@@ -908,4 +1199,46 @@ int osh_api_listen_unix(const char *path, mode_t mode, gid_t group, bool group_s
 		return r;
 	}
 	return fd;
+}
+
+int osh_api_listen_tcp(const char *addr, char **ret_bound, char **ret_err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char bound[INET6_ADDRSTRLEN + 8];
+	int fd, r, one = 1;
+	bool v6;
+
+	*ret_bound = *ret_err = NULL;
+	if (osh_config_parse_tcp(addr, &ss, &len) < 0) {
+		if (asprintf(ret_err, "tcp_listen %s: not ADDR:PORT", addr) < 0)
+			*ret_err = NULL;
+		return -EINVAL;
+	}
+	v6 = ss.ss_family == AF_INET6;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* [::] means IPv6 only: an IPv4 listener is configured as such, never implied. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 128) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+		r = -errno;
+		close(fd);
+		goto fail;
+	}
+	addr_format((struct sockaddr *)&ss, bound, sizeof(bound));
+	*ret_bound = strdup(bound);
+	if (!*ret_bound) {
+		close(fd);
+		return -ENOMEM;
+	}
+	return fd;
+fail:
+	if (asprintf(ret_err, "tcp_listen %s: %s", addr, strerror(-r)) < 0)
+		*ret_err = NULL;
+	return r;
 }

@@ -2,9 +2,11 @@
 /* oshd.conf reader: a table of keys, each with the parser of its value, applied over the
  * defaults; the first problem found is reported with its line and column. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +30,7 @@ enum value_type {
 	V_SIZE,		 /* bytes, optional K/M/G suffix */
 	V_UINT,		 /* whole number in [min, max] */
 	V_ONOFF,	 /* on | off */
-	V_UNSUPPORTED,	 /* known key, refused with a fixed message */
+	V_TCP,		 /* ADDR:PORT (osh_config_parse_tcp), or "" for none */
 };
 
 struct key {
@@ -36,28 +38,27 @@ struct key {
 	enum value_type type;
 	size_t offset; /* of the member in struct osh_config */
 	uint64_t min, max;
-	const char *refusal; /* V_UNSUPPORTED */
 };
 
 #define M(member) offsetof(struct osh_config, member)
 static const struct key keys[] = {
-	{ "socket", V_SOCKET_PATH, M(socket), 0, 0, NULL },
-	{ "socket_group", V_GROUP, M(socket_group), 0, 0, NULL },
-	{ "socket_mode", V_MODE, M(socket_mode), 0, 0, NULL },
-	{ "admin_group", V_GROUP, M(admin_group), 0, 0, NULL },
-	{ "database", V_PATH, M(database), 0, 0, NULL },
-	{ "bpffs", V_PATH, M(bpffs), 0, 0, NULL },
-	{ "event_log", V_PATH_OR_EMPTY, M(event_log), 0, 0, NULL },
-	{ "event_log_max_bytes", V_SIZE, M(event_log_max_bytes), LOG_MIN_BYTES, UINT64_MAX / 2,
-	  NULL },
-	{ "event_log_keep", V_UINT, M(event_log_keep), 1, 100, NULL },
-	{ "events_keep", V_UINT, M(events_keep), 1, 100000000, NULL },
-	{ "prove_gate", V_ONOFF, M(prove_gate), 0, 0, NULL },
-	{ "prover_registry", V_PATH, M(prover_registry), 0, 0, NULL },
-	{ "accepted_risks", V_PATH_OR_EMPTY, M(accepted_risks), 0, 0, NULL },
-	{ "tcp_listen", V_UNSUPPORTED, 0, 0, 0,
-	  "not supported yet: the TCP listener requires TLS client certificates, which this build "
-	  "does not implement" },
+	{ "socket", V_SOCKET_PATH, M(socket), 0, 0 },
+	{ "socket_group", V_GROUP, M(socket_group), 0, 0 },
+	{ "socket_mode", V_MODE, M(socket_mode), 0, 0 },
+	{ "admin_group", V_GROUP, M(admin_group), 0, 0 },
+	{ "database", V_PATH, M(database), 0, 0 },
+	{ "bpffs", V_PATH, M(bpffs), 0, 0 },
+	{ "event_log", V_PATH_OR_EMPTY, M(event_log), 0, 0 },
+	{ "event_log_max_bytes", V_SIZE, M(event_log_max_bytes), LOG_MIN_BYTES, UINT64_MAX / 2 },
+	{ "event_log_keep", V_UINT, M(event_log_keep), 1, 100 },
+	{ "events_keep", V_UINT, M(events_keep), 1, 100000000 },
+	{ "prove_gate", V_ONOFF, M(prove_gate), 0, 0 },
+	{ "prover_registry", V_PATH, M(prover_registry), 0, 0 },
+	{ "accepted_risks", V_PATH_OR_EMPTY, M(accepted_risks), 0, 0 },
+	{ "tcp_listen", V_TCP, M(tcp_listen), 0, 0 },
+	{ "tls_cert", V_PATH_OR_EMPTY, M(tls_cert), 0, 0 },
+	{ "tls_key", V_PATH_OR_EMPTY, M(tls_key), 0, 0 },
+	{ "tls_client_ca", V_PATH_OR_EMPTY, M(tls_client_ca), 0, 0 },
 };
 #undef M
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -101,6 +102,10 @@ void osh_config_free(struct osh_config *cfg)
 	free(cfg->event_log);
 	free(cfg->prover_registry);
 	free(cfg->accepted_risks);
+	free(cfg->tcp_listen);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
+	free(cfg->tls_client_ca);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -110,6 +115,7 @@ struct parser {
 	unsigned line;
 	char *err;		    /* first error, malloc'ed */
 	unsigned seen_line[N_KEYS]; /* line a key was set on, 0: not yet */
+	unsigned seen_col[N_KEYS];  /* and the column of its name there */
 };
 
 __attribute__((format(printf, 3, 4))) static int fail_at(struct parser *p, unsigned col,
@@ -174,6 +180,52 @@ static int parse_decimal(const char *s, const char **ret_end, uint64_t *ret)
 	}
 	*ret_end = q;
 	*ret = v;
+	return 0;
+}
+
+int osh_config_parse_tcp(const char *v, struct sockaddr_storage *ret, socklen_t *ret_len)
+{
+	struct sockaddr_storage ss = { 0 };
+	const char *host = v, *host_end, *end;
+	char addr[INET6_ADDRSTRLEN];
+	bool v6 = v[0] == '[';
+	uint64_t port;
+
+	if (v6) {
+		host++;
+		host_end = strchr(host, ']');
+		if (!host_end || host_end[1] != ':')
+			return -EINVAL;
+	} else {
+		host_end = strchr(host, ':');
+		if (!host_end)
+			return -EINVAL;
+	}
+	if ((size_t)(host_end - host) >= sizeof(addr))
+		return -EINVAL;
+	memcpy(addr, host, (size_t)(host_end - host));
+	addr[host_end - host] = '\0';
+	/* The port follows "]:" or ":". */
+	if (parse_decimal(host_end + (v6 ? 2 : 1), &end, &port) < 0 || *end || port > 65535)
+		return -EINVAL;
+	if (v6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, addr, &a->sin6_addr) != 1)
+			return -EINVAL;
+		*ret_len = sizeof(*a);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, addr, &a->sin_addr) != 1)
+			return -EINVAL;
+		*ret_len = sizeof(*a);
+	}
+	*ret = ss;
 	return 0;
 }
 
@@ -289,8 +341,20 @@ static int apply_value(struct parser *p, const struct key *k, const char *v, uns
 				       k->name, shown(v, buf));
 		*(bool *)slot = !strcmp(v, "on");
 		return 0;
-	case V_UNSUPPORTED:
-		break;
+	case V_TCP: {
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		if (!*v)
+			return set_string(slot, v, true);
+		if (osh_config_parse_tcp(v, &ss, &len) < 0)
+			return fail_at(
+			    p, col,
+			    "%s: expected ADDR:PORT with an IPv4 address or an IPv6 "
+			    "address in brackets (127.0.0.1:7443, [::1]:7443), got \"%s\"",
+			    k->name, shown(v, buf));
+		return set_string(slot, v, false);
+	}
 	}
 	abort();
 }
@@ -382,8 +446,7 @@ static int parse_line(struct parser *p, char *line, struct osh_config *cfg)
 		return fail_at(p, key_col, "duplicate key \"%s\" (first set on line %u)", key,
 			       p->seen_line[ki]);
 	p->seen_line[ki] = p->line;
-	if (k->type == V_UNSUPPORTED)
-		return fail_at(p, key_col, "%s: %s", key, k->refusal);
+	p->seen_col[ki] = key_col;
 
 	while (is_blank(*s))
 		s++;
@@ -406,6 +469,49 @@ static int parse_line(struct parser *p, char *line, struct osh_config *cfg)
 		return apply_value(p, k, v, v_col, v_col + 1, cfg);
 	}
 	return apply_value(p, k, v, v_col, v_col, cfg);
+}
+
+static size_t key_index(const char *name)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (!strcmp(keys[i].name, name))
+			return i;
+	abort();
+}
+
+/* TCP is served only over TLS to clients with certificates: tcp_listen without all three TLS
+ * files is refused where tcp_listen is set, and a TLS file without tcp_listen where that file is
+ * set (it would do nothing, which is never what its writer meant). */
+static int check_tcp(struct parser *p, const struct osh_config *cfg)
+{
+	static const char *const names[] = { "tls_cert", "tls_key", "tls_client_ca" };
+	const char *const values[] = { cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca };
+	char missing[64] = "";
+	size_t k;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (cfg->tcp_listen && !values[i]) {
+			if (*missing)
+				strcat(missing, ", ");
+			strcat(missing, names[i]);
+		} else if (!cfg->tcp_listen && values[i]) {
+			k = key_index(names[i]);
+			p->line = p->seen_line[k];
+			return fail_at(
+			    p, p->seen_col[k],
+			    "%s: set without tcp_listen (the TLS files serve only the TCP "
+			    "listener)",
+			    names[i]);
+		}
+	}
+	if (!*missing)
+		return 0;
+	k = key_index("tcp_listen");
+	p->line = p->seen_line[k];
+	return fail_at(p, p->seen_col[k],
+		       "tcp_listen: needs tls_cert, tls_key and tls_client_ca, missing %s (TCP is "
+		       "served only over TLS, to clients whose certificates tls_client_ca signed)",
+		       missing);
 }
 
 static int read_all(int fd, const char *path, char **ret, size_t *ret_len, char **ret_err)
@@ -516,6 +622,8 @@ int osh_config_load(const char *path, bool explicit, struct osh_config *ret, cha
 			break;
 		line = nl + 1;
 	}
+	if (r >= 0)
+		r = check_tcp(&p, &cfg);
 	free(buf);
 	if (r < 0) {
 		if (ret_err)

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #define OSH_CONFIG_PATH "/etc/osh/oshd.conf"
@@ -29,6 +30,12 @@ struct osh_config {
 	bool prove_gate;       /* refuse policy changes that add prover findings not accepted */
 	char *prover_registry; /* binary capability registry folder */
 	char *accepted_risks;  /* accepted prover findings; NULL: none */
+	/* The optional TCP listener (docs/api.md "TCP with TLS client certificates"). NULL: none;
+	 * set, the three TLS files are set too (the loader refuses one without the others). */
+	char *tcp_listen;    /* ADDR:PORT as osh_config_parse_tcp() reads it */
+	char *tls_cert;	     /* the server's certificate chain, PEM */
+	char *tls_key;	     /* its private key, PEM */
+	char *tls_client_ca; /* the CA certificates that sign client certificates, PEM */
 };
 
 /* Fills *ret with the built-in defaults (the values documented in examples/oshd.conf).
@@ -41,6 +48,11 @@ int osh_config_defaults(struct osh_config *ret);
  * is a malloc'ed one-line message, `FILE:LINE:COL: message` for a bad line, `FILE: message`
  * otherwise, and *ret is untouched. */
 int osh_config_load(const char *path, bool explicit, struct osh_config *ret, char **ret_err);
+
+/* Parses tcp_listen's value: `A.B.C.D:PORT` or `[IPV6]:PORT` (addresses only, never names, so
+ * start-up needs no resolver), PORT 0 to 65535 (0: a free port the kernel picks). Fills *ret with
+ * a sockaddr_in or sockaddr_in6 and *ret_len with its size. Returns 0 or -EINVAL. */
+int osh_config_parse_tcp(const char *v, struct sockaddr_storage *ret, socklen_t *ret_len);
 
 /* Frees the members and zeroes *cfg; NULL is fine. */
 void osh_config_free(struct osh_config *cfg);

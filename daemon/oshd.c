@@ -176,6 +176,44 @@ static void gate_free(struct gate *g)
 	memset(g, 0, sizeof(*g));
 }
 
+/* The optional TCP listener (tcp_listen): the unix socket's routes over TLS, to clients with
+ * certificates only. Started before READY=1 like the socket; a listener that was asked for and
+ * cannot start stops oshd (fail closed, never "serving without it"). */
+static int tcp_start(const struct osh_config *cfg, gid_t admin_gid, bool admin_set,
+		     struct osh_manager *manager, struct osh_events *events, struct osh_api **ret)
+{
+	const struct osh_api_tls tls = { .cert = cfg->tls_cert,
+					 .key = cfg->tls_key,
+					 .client_ca = cfg->tls_client_ca };
+	char *bound = NULL, *err = NULL;
+	int fd, r;
+
+	if (!cfg->tcp_listen)
+		return 0;
+	r = fd = osh_api_listen_tcp(cfg->tcp_listen, &bound, &err);
+	if (fd >= 0) {
+		r = osh_api_start(&(struct osh_api_opts){ .listen_fd = fd,
+							  .tls = &tls,
+							  .admin_gid = admin_gid,
+							  .admin_gid_set = admin_set,
+							  .manager = manager,
+							  .events = events },
+				  ret, &err);
+		if (r < 0)
+			close(fd);
+	}
+	if (r < 0)
+		fprintf(stderr, "<3>oshd: error: %s\n", err ? err : strerror(-r));
+	else
+		fprintf(stderr,
+			"<6>oshd: info: TCP listener on %s (TLS; clients with a certificate "
+			"from %s)\n",
+			bound, cfg->tls_client_ca);
+	free(bound);
+	free(err);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -196,7 +234,7 @@ int main(int argc, char **argv)
 	struct osh_events *events = NULL;
 	struct osh_metrics *metrics = NULL;
 	struct osh_manager *manager = NULL;
-	struct osh_api *api = NULL;
+	struct osh_api *api = NULL, *tcp_api = NULL;
 	struct gate gate = { 0 };
 	gid_t admin_gid = 0, sock_gid = 0;
 	bool admin_set, sock_set;
@@ -341,6 +379,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "<3>oshd: error: %s\n", err ? err : strerror(-r));
 		goto out;
 	}
+	if (tcp_start(&cfg, admin_gid, admin_set, manager, events, &tcp_api) < 0)
+		goto out;
 	fprintf(stderr, "<6>oshd: info: oshd %s ready on %s (store %s, pins %s)\n", OSH_VERSION,
 		cfg.socket, cfg.database, cfg.bpffs);
 	sd_notifyf(0, "READY=1\nSTATUS=serving on %s\nMAINPID=%d", cfg.socket, (int)getpid());
@@ -385,6 +425,7 @@ int main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1");
 	status = 0;
 out:
+	osh_api_stop(tcp_api);
 	osh_api_stop(api);
 	if (api)
 		unlink(cfg.socket);

@@ -15,20 +15,22 @@ oshd_init() {
 	OSHD_PID=
 }
 
-# oshd_start [client]: start oshd with its files in the state dir, recorded for teardown;
-# returns once its socket answers. `client`: in the fake internet's client namespace (what
-# fakenet_run_client does, spelled out: osht_spawn execs a program, not a shell function), so
-# the commands it starts in sandboxes have no route out.
+# oshd_start [client]: start oshd with its files in the state dir (the store at $OSHD_DATABASE
+# when set), recorded for teardown; returns once its socket answers. `client`: in the fake
+# internet's client namespace (what fakenet_run_client does, spelled out: osht_spawn execs a
+# program, not a shell function), so the commands it starts in sandboxes have no route out. OSHD_CONFIG, when set, is the
+# configuration file (the options given here still override it).
 oshd_start() {
-	local -a wrap=()
+	local -a wrap=() conf=()
+	if [ -n "${OSHD_CONFIG:-}" ]; then conf=(--config "$OSHD_CONFIG"); fi
 	if [ "${1:-}" = client ]; then
 		wrap=(nsenter --net="/run/netns/$FAKENET_SBX" -- unshare --mount --propagation private --
 			/bin/sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$FAKENET_RESOLV")
 	fi
 	osht_record path "$PIN" || return
-	osht_spawn oshd "${wrap[@]}" "$OSHD" --socket "$OSH_SOCKET" --database "$S/osh.db" \
-		--bpffs "$PIN" --event-log "$S/events.jsonl" --admin-group root \
-		--socket-group nogroup || return
+	osht_spawn oshd "${wrap[@]}" "$OSHD" "${conf[@]}" --socket "$OSH_SOCKET" \
+		--database "${OSHD_DATABASE:-$S/osh.db}" --bpffs "$PIN" --event-log "$S/events.jsonl" \
+		--admin-group root --socket-group nogroup || return
 	# shellcheck disable=SC2154 # set by osht_spawn
 	OSHD_PID=$_osht_spawned_pid OSHD_START=$_osht_spawned_start
 	osht_wait_for 60 oshd_ready || {
@@ -78,4 +80,28 @@ sb_create() {
 	shift
 	osht_record cgroup "$CG/$name"
 	"$OSHCTL" sandbox create "$name" --workdir "$S/work" "$@"
+}
+
+# The restart and fault tests' probes, with net-probe and connect-loop copied to $S/bin and the
+# workdir at $S/work.
+
+# tally TARGET FIELD: a counter from connect-loop's tally file.
+tally() {
+	sed -n "s/^$1 .*$2=\([0-9]*\).*/\1/p" "$S/work/tally"
+}
+
+rounds() { sed -n 's/^rounds //p' "$S/work/tally" 2>/dev/null; }
+
+# rounds_past N: connect-loop has finished more than N rounds.
+rounds_past() { local r; r=$(rounds); [ -n "$r" ] && [ "$r" -gt "$1" ]; }
+
+# probe NAME ADDR: one connect to ADDR:8080 from a fresh command in sandbox NAME; prints ok or
+# the errno.
+probe() {
+	local out
+	if out=$("$OSHCTL" sandbox exec "$1" -- "$S/bin/net-probe" tcp "$2" 8080 --timeout 2 2>&1); then
+		echo ok
+	else
+		sed -n 's/^connect: \(E[A-Z]*\).*/\1/p' <<<"$out" | head -1
+	fi
 }

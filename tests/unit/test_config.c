@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <cmocka.h>
 
 #include "config.h"
@@ -68,6 +70,10 @@ static void test_defaults(void **state)
 	assert_false(c.prove_gate);
 	assert_string_equal(c.prover_registry, "/usr/local/share/osh/prover-registry");
 	assert_null(c.accepted_risks);
+	assert_null(c.tcp_listen);
+	assert_null(c.tls_cert);
+	assert_null(c.tls_key);
+	assert_null(c.tls_client_ca);
 	osh_config_free(&c);
 	osh_config_free(&c); /* zeroed: a second free is harmless */
 	osh_config_free(NULL);
@@ -90,6 +96,10 @@ static void test_good(void **state)
 				   "events_keep = 123456\n"
 				   "prove_gate = on\n"
 				   "prover_registry = /opt/osh/registry\n"
+				   "tls_client_ca = /etc/osh/tls/clients.pem\n"
+				   "tcp_listen = [::1]:7443\n"
+				   "tls_cert = /etc/osh/tls/server.pem\n"
+				   "tls_key = \"/etc/osh/tls/server.key\"\n"
 				   "accepted_risks = /etc/osh/accepted.yaml"; /* no final newline */
 	struct osh_config c;
 	char *err = (char *)1;
@@ -111,6 +121,10 @@ static void test_good(void **state)
 	assert_true(c.prove_gate);
 	assert_string_equal(c.prover_registry, "/opt/osh/registry");
 	assert_string_equal(c.accepted_risks, "/etc/osh/accepted.yaml");
+	assert_string_equal(c.tcp_listen, "[::1]:7443");
+	assert_string_equal(c.tls_cert, "/etc/osh/tls/server.pem");
+	assert_string_equal(c.tls_key, "/etc/osh/tls/server.key");
+	assert_string_equal(c.tls_client_ca, "/etc/osh/tls/clients.pem");
 	osh_config_free(&c);
 }
 
@@ -163,6 +177,10 @@ static void test_example(void **state)
 	assert_string_equal(c.prover_registry, d.prover_registry);
 	assert_null(c.accepted_risks);
 	assert_null(d.accepted_risks);
+	assert_null(c.tcp_listen);
+	assert_null(c.tls_cert);
+	assert_null(c.tls_key);
+	assert_null(c.tls_client_ca);
 	osh_config_free(&c);
 	osh_config_free(&d);
 }
@@ -246,9 +264,38 @@ static void test_bad(void **state)
 		  "1:19: prover_registry: expected an absolute path, got \"~/reg\"" },
 		{ "accepted_risks = risks.yaml\n",
 		  "1:18: accepted_risks: expected an absolute path, got \"risks.yaml\"" },
+		{ "tcp_listen = localhost:7443\n",
+		  "1:14: tcp_listen: expected ADDR:PORT with an IPv4 address or an IPv6 address in "
+		  "brackets (127.0.0.1:7443, [::1]:7443), got \"localhost:7443\"" },
+		{ "tcp_listen = ::1:7443\n",
+		  "1:14: tcp_listen: expected ADDR:PORT with an IPv4 address or an IPv6 address in "
+		  "brackets (127.0.0.1:7443, [::1]:7443), got \"::1:7443\"" },
+		/* TCP only with TLS client certificates: at tcp_listen, every missing file named. */
 		{ "tcp_listen = 0.0.0.0:7443\n",
-		  "1:1: tcp_listen: not supported yet: the TCP listener requires TLS client "
-		  "certificates, which this build does not implement" },
+		  "1:1: tcp_listen: needs tls_cert, tls_key and tls_client_ca, missing tls_cert, "
+		  "tls_key, tls_client_ca (TCP is served only over TLS, to clients whose "
+		  "certificates "
+		  "tls_client_ca signed)" },
+		{ "# tls\ntls_cert = /c.pem\n  tcp_listen = 127.0.0.1:7443\ntls_key = /k.pem\n",
+		  "3:3: tcp_listen: needs tls_cert, tls_key and tls_client_ca, missing "
+		  "tls_client_ca "
+		  "(TCP is served only over TLS, to clients whose certificates tls_client_ca "
+		  "signed)" },
+		{ "tcp_listen = [::1]:7443\ntls_client_ca = /ca.pem\ntls_cert = \"\"\n",
+		  "1:1: tcp_listen: needs tls_cert, tls_key and tls_client_ca, missing tls_cert, "
+		  "tls_key (TCP is served only over TLS, to clients whose certificates "
+		  "tls_client_ca "
+		  "signed)" },
+		/* A TLS file without the listener would do nothing. */
+		{ "event_log = \"\"\n  tls_key = /k.pem\n",
+		  "2:3: tls_key: set without tcp_listen (the TLS files serve only the TCP "
+		  "listener)" },
+		{ "tcp_listen = \"\"\ntls_client_ca = /ca.pem\n",
+		  "2:1: tls_client_ca: set without tcp_listen (the TLS files serve only the TCP "
+		  "listener)" },
+		/* A line error comes first, wherever it is. */
+		{ "tcp_listen = 127.0.0.1:7443\nsockt = /x\n",
+		  "2:1: unknown key \"sockt\" (did you mean \"socket\"?)" },
 		{ "bpffs = /sys/fs/\x01"
 		  "bpf\n",
 		  "1:17: bpffs: control character in value" },
@@ -279,6 +326,77 @@ static void test_bad(void **state)
 		assert_string_equal(c.socket, "untouched");
 		free(want);
 		free(err);
+	}
+}
+
+static void test_parse_tcp(void **state)
+{
+	static const struct {
+		const char *text, *addr;
+		int family;
+		unsigned port;
+	} good[] = {
+		{ "127.0.0.1:0", "127.0.0.1", AF_INET, 0 },
+		{ "0.0.0.0:65535", "0.0.0.0", AF_INET, 65535 },
+		{ "192.0.2.7:007443", "192.0.2.7", AF_INET, 7443 },
+		{ "[::1]:7443", "::1", AF_INET6, 7443 },
+		{ "[::]:1", "::", AF_INET6, 1 },
+		{ "[2001:db8::7]:443", "2001:db8::7", AF_INET6, 443 },
+		{ "[::ffff:192.0.2.1]:80", "::ffff:192.0.2.1", AF_INET6, 80 },
+	};
+	static const char *const bad[] = {
+		"",
+		"127.0.0.1",
+		"127.0.0.1:",
+		"127.0.0.1:65536",
+		"127.0.0.1:-1",
+		"127.0.0.1:+1",
+		"127.0.0.1:80x",
+		"127.0.0.1: 80",
+		" 127.0.0.1:80",
+		"1.2.3:4",
+		"localhost:80",
+		"::1:80",
+		"[::1]80",
+		"[::1]:",
+		"[::1",
+		"[127.0.0.1]:80",
+		"[fe80::1%lo]:80",
+		":80",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = 0;
+		char addr[INET6_ADDRSTRLEN];
+		const void *a;
+		unsigned port;
+
+		if (osh_config_parse_tcp(good[i].text, &ss, &len) < 0)
+			fail_msg("%s: refused", good[i].text);
+		assert_int_equal(ss.ss_family, good[i].family);
+		if (good[i].family == AF_INET) {
+			assert_int_equal(len, sizeof(struct sockaddr_in));
+			a = &((struct sockaddr_in *)&ss)->sin_addr;
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		} else {
+			assert_int_equal(len, sizeof(struct sockaddr_in6));
+			a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		}
+		assert_non_null(inet_ntop(good[i].family, a, addr, sizeof(addr)));
+		assert_string_equal(addr, good[i].addr);
+		assert_int_equal(port, good[i].port);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct sockaddr_storage ss = { .ss_family = 99 };
+		socklen_t len = 7;
+
+		if (osh_config_parse_tcp(bad[i], &ss, &len) != -EINVAL)
+			fail_msg("\"%s\": accepted", bad[i]);
+		assert_int_equal(ss.ss_family, 99); /* untouched */
+		assert_int_equal(len, 7);
 	}
 }
 
@@ -347,7 +465,7 @@ int main(void)
 		cmocka_unit_test(test_good_sizes),  cmocka_unit_test(test_example),
 		cmocka_unit_test(test_empty),	    cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_nul_byte),    cmocka_unit_test(test_missing),
-		cmocka_unit_test(test_unsafe_file),
+		cmocka_unit_test(test_unsafe_file), cmocka_unit_test(test_parse_tcp),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
