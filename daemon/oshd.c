@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <malloc.h>
 #include <grp.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include "manager.h"
 #include "metrics.h"
 #include "prover.h"
+#include "sandbox.h"
 #include "store.h"
 #include "version.h"
 
@@ -237,7 +239,7 @@ int main(int argc, char **argv)
 	struct osh_api *api = NULL, *tcp_api = NULL;
 	struct gate gate = { 0 };
 	gid_t admin_gid = 0, sock_gid = 0;
-	bool admin_set, sock_set;
+	bool admin_set, sock_set, held = false;
 	char *err = NULL;
 	sigset_t sigs;
 	int c, r, fd, status = 1;
@@ -348,6 +350,24 @@ int main(int argc, char **argv)
 			cfg.bpffs, strerror(errno));
 		goto out;
 	}
+	/* Loaded once for oshd's life: a sandbox created later only attaches them (no verifier
+	 * on the create path), and the pins stay while no sandbox exists. */
+	{
+		struct osh_sandbox_error se = { 0 };
+		struct osh_strv warns = { 0 };
+		char msg[PATH_MAX + 512];
+
+		if (osh_sandbox_programs_hold(cfg.bpffs, true, &warns, &se) < 0) {
+			osh_sandbox_error_format(&se, msg, sizeof(msg));
+			fprintf(stderr, "<3>oshd: error: %s\n", msg);
+			osh_strv_free(&warns);
+			goto out;
+		}
+		held = true;
+		for (size_t i = 0; i < warns.n; i++)
+			fprintf(stderr, "<4>oshd: warning: %s\n", warns.v[i]);
+		osh_strv_free(&warns);
+	}
 	r = osh_manager_open(&(struct osh_manager_opts){ .bpffs_root = cfg.bpffs,
 							 .store = store,
 							 .events = events,
@@ -430,6 +450,8 @@ out:
 	if (api)
 		unlink(cfg.socket);
 	osh_manager_close(manager);
+	if (held)
+		osh_sandbox_programs_unhold();
 	osh_events_close(events);
 	osh_metrics_free(metrics);
 	gate_free(&gate);

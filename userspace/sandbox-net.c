@@ -504,6 +504,23 @@ static void global_unref(void)
 	pthread_mutex_unlock(&G.lock);
 }
 
+int osh_sandbox_net_hold(unsigned int level, const char *bpffs_root)
+{
+	int r;
+
+	pthread_mutex_lock(&G.lock);
+	r = global_ref(level, bpffs_root);
+	pthread_mutex_unlock(&G.lock);
+	if (r < 0)
+		global_unref();
+	return r;
+}
+
+void osh_sandbox_net_unhold(void)
+{
+	global_unref();
+}
+
 /* ---- DNS responder callbacks (on the thread, under G.lock) ---------------------------------- */
 
 static int dns_orig_dst(void *ctx, int proto, const struct sockaddr_storage *client,

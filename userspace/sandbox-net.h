@@ -77,6 +77,12 @@ int osh_sandbox_net_start(const struct osh_sandbox_net_opts *o, struct osh_strv 
 int osh_sandbox_net_reload(struct osh_sandbox_net *net, const struct osh_policy *policy,
 			   struct osh_strv *warnings, struct osh_sandbox_error *e);
 
+/* Takes a reference on the process's egress programs (loading them, or taking them from the
+ * pins under bpffs_root) without a sandbox, so that sandboxes started later find them loaded and
+ * the root stays pinned while no sandbox exists. Balanced by osh_sandbox_net_unhold. */
+int osh_sandbox_net_hold(unsigned int level, const char *bpffs_root);
+void osh_sandbox_net_unhold(void);
+
 /* Stops the thread (after draining pending events), detaches, removes the sandbox's pins (and,
  * when no sandbox is pinned under the root any more, the root's) and frees. Accepts NULL. */
 void osh_sandbox_net_free(struct osh_sandbox_net *net);

@@ -295,6 +295,50 @@ static void bpf_fs_unref(void)
 	pthread_mutex_unlock(&FS.lock);
 }
 
+/* What osh_sandbox_programs_hold took, for osh_sandbox_programs_unhold. */
+static struct {
+	bool net, fs;
+} HOLD;
+
+int osh_sandbox_programs_hold(const char *bpffs_root, bool bpf_lsm, struct osh_strv *warnings,
+			      struct osh_sandbox_error *e)
+{
+	struct osh_bpf_fs *fs;
+	char *why = NULL;
+	int r;
+
+	if (HOLD.net)
+		return osh_sandbox_error_set(e, EALREADY, "egress", bpffs_root, "already held");
+	r = osh_sandbox_net_hold(SANDBOX_CGROUP_LEVEL, bpffs_root);
+	if (r < 0)
+		return osh_sandbox_error_set(e, -r, "egress: loading the BPF programs", bpffs_root,
+					     r == -ESTALE ? "pinned by another build of osh"
+							  : NULL);
+	HOLD.net = true;
+	if (!bpf_lsm || (why = bpf_lsm_reason()) != NULL) {
+		free(why);
+		return 0;
+	}
+	r = bpf_fs_ref(bpffs_root, &fs, &why);
+	if (r == 0)
+		HOLD.fs = true;
+	else if (warnings)
+		/* Sandboxes will try again and report the reason each; start-up goes on. */
+		(void)osh_strv_pushf(warnings, "bpf-lsm: programs not loaded: %s",
+				     why ? why : strerror(-r));
+	free(why);
+	return 0;
+}
+
+void osh_sandbox_programs_unhold(void)
+{
+	if (HOLD.fs)
+		bpf_fs_unref();
+	if (HOLD.net)
+		osh_sandbox_net_unhold();
+	HOLD.fs = HOLD.net = false;
+}
+
 static int bpf_lsm_error(struct osh_sandbox_error *e, int r, const struct osh_sandbox_config *cfg,
 			 const char *reason)
 {

@@ -154,6 +154,16 @@ void osh_sandbox_release(struct osh_sandbox *sb);
  * nothing was left. */
 int osh_sandbox_purge(const char *bpffs_root, const char *name, struct osh_sandbox_error *e);
 
+/* For a daemon: loads the egress programs (and the BPF LSM ones when bpf_lsm and the kernel
+ * has them), or takes them from the pins under bpffs_root, and keeps them for the process's
+ * life, so a sandbox created later attaches what is loaded instead of loading it (and the root
+ * stays pinned while no sandbox exists). A BPF LSM that does not load is a warning: each sandbox
+ * reports it again. Balanced by osh_sandbox_programs_unhold (which unpins the root when no
+ * sandbox of any process is pinned under it). */
+int osh_sandbox_programs_hold(const char *bpffs_root, bool bpf_lsm, struct osh_strv *warnings,
+			      struct osh_sandbox_error *e);
+void osh_sandbox_programs_unhold(void);
+
 /* Replaces network_policies of a running sandbox atomically (osh_sandbox_net_reload): each
  * connection sees the old or the new policy. -EOPNOTSUPP when the sandbox was started without
  * network policy. */
