@@ -163,7 +163,7 @@ demo: all
 	$(Q)O=$(O) scripts/demo.sh
 
 bench: all
-	$(Q)O=$(O) scripts/bench.sh
+	$(Q)O=$(O) scripts/bench.sh $(BENCH)
 
 FUZZ_SECONDS ?= 60
 fuzz: $(FUZZ_BINS)

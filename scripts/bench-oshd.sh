@@ -98,6 +98,25 @@ if [ -x "$O/tests/helpers/bench-api" ]; then
 		"API GET status $((api_st / 1000)).$(((api_st % 1000) / 100))ms" "$(ratio "$api_set" "$api_st")"
 fi
 
+# `oshctl run -- /bin/true` through this oshd (its programs loaded once, at its start): an
+# ephemeral sandbox created, one exec, deleted; bwrap and plain /bin/true beside it, one run.
+if command -v hyperfine >/dev/null && command -v bwrap >/dev/null &&
+	"$OSHCTL" --socket "$sock" run --daemon -q -- /bin/true 2>/dev/null; then
+	json=$dir/start.json
+	hyperfine -N -w 3 -r 30 --export-json "$json" \
+		-n true /bin/true \
+		-n bwrap 'bwrap --unshare-all --ro-bind / / --dev /dev --proc /proc /bin/true' \
+		-n osh "$OSHCTL --socket $sock run --daemon -q -- /bin/true" >/dev/null 2>&1
+	mean_us() {
+		/usr/bin/python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+print("%.0f" % ([r["mean"] for r in d["results"] if r["command"] == sys.argv[2]][0] * 1e6))' "$json" "$1"
+	}
+	t_true=$(mean_us true) t_bwrap=$(mean_us bwrap) t_osh=$(mean_us osh)
+	row "oshctl run --daemon -- /bin/true" "${t_osh}us" "bwrap ${t_bwrap}us" "$(ratio "$t_osh" "$t_bwrap")"
+	row "oshctl run --daemon -- /bin/true" "${t_osh}us" "/bin/true ${t_true}us" "$(ratio "$t_osh" "$t_true")"
+fi
+
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$pid/status"; }
 rss1=$(rss_kb)
 for i in $(seq 2 100); do

@@ -5,6 +5,7 @@
 # Kernel and busybox packages are cached in .cache/vm/; see tests/vm/README.md.
 #
 #   O=build scripts/vmtest.sh        VM_KERNEL=/path/to/vmlinuz to boot another kernel
+#                                    VM_LIST=FILE to run another list (tests/vm/bench.list)
 #
 # Exits non-zero when a test failed or the harness itself broke; the latter is reported as one
 # `not ok` line saying what broke.

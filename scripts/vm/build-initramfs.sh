@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Builds the test VM's initramfs (cpio newc, gzip): busybox, scripts/vm/init, the programs named
-# in tests/vm/tests.list with their shared libraries (ldd closure and the dynamic loader).
+# in tests/vm/tests.list (or $VM_LIST: `make bench` boots tests/vm/bench.list) with their shared
+# libraries (ldd closure and the dynamic loader).
 #
-#   scripts/vm/build-initramfs.sh O BUSYBOX OUTPUT
+#   [VM_LIST=FILE] scripts/vm/build-initramfs.sh O BUSYBOX OUTPUT
 #
 # Run from the top of the tree. Prints what went wrong on stderr and exits non-zero on failure.
 set -euo pipefail
 
 O=$1 BUSYBOX=$2 OUT=$3
-LIST=tests/vm/tests.list
+LIST=${VM_LIST:-tests/vm/tests.list}
 STAGE=$O/vm/root
 
 fail() {

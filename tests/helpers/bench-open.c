@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Bench helper: open()+close() of one file in a loop, optionally under a bare Landlock ruleset
- * built from the same kind of rules as osh's runner (so scripts/bench.sh can compare a sandbox
- * with the mechanism alone). Prints `ns_per_op=N`.
+ * built from the same kind of rules as osh's runner and/or osh's own seccomp filter (so
+ * scripts/bench.sh can compare a sandbox with the mechanisms alone). Prints `ns_per_op=N`.
  *
- *   bench-open [--ro PATH]... [--rw PATH]... FILE COUNT
- * With --ro/--rw it restricts itself (no_new_privs + landlock_restrict_self) first. */
+ *   bench-open [--seccomp] [--ro PATH]... [--rw PATH]... FILE COUNT
+ * With --ro/--rw it restricts itself (no_new_privs + landlock_restrict_self) first; --seccomp
+ * then installs the filter `oshctl run` installs (userspace/seccomp-filter.c). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/landlock.h>
+
+#include "seccomp-filter.h"
 
 /* Rights the runner handles (landlock-plan.c): ABI 1's 13, REFER (2), TRUNCATE (3),
  * IOCTL_DEV (5). Debian 12's header knows ABI 1-2 only. */
@@ -64,10 +68,21 @@ int main(int argc, char **argv)
 {
 	struct landlock_ruleset_attr attr = { 0 };
 	struct timespec t0, t1;
+	struct osh_seccomp_prog filter = { 0 };
 	int i = 1, ruleset = -1, abi;
 	long n;
 
 	abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+	if (i < argc && !strcmp(argv[i], "--seccomp")) {
+		struct osh_sandbox_error e = { 0 };
+
+		if (osh_seccomp_prog_build(&filter, &e) < 0) {
+			fprintf(stderr, "bench-open: building the seccomp filter: %s\n",
+				e.message[0] ? e.message : strerror(e.err));
+			return 1;
+		}
+		i++;
+	}
 	while (i + 1 < argc && (!strcmp(argv[i], "--ro") || !strcmp(argv[i], "--rw"))) {
 		uint64_t handled = handled_rights(abi);
 
@@ -88,7 +103,8 @@ int main(int argc, char **argv)
 		i += 2;
 	}
 	if (argc - i != 2) {
-		fprintf(stderr, "usage: bench-open [--ro PATH]... [--rw PATH]... FILE COUNT\n");
+		fprintf(stderr,
+			"usage: bench-open [--seccomp] [--ro PATH]... [--rw PATH]... FILE COUNT\n");
 		return 2;
 	}
 	n = strtol(argv[i + 1], NULL, 10);
@@ -99,6 +115,22 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		close(ruleset);
+	}
+	bool seccomp = filter.len > 0;
+
+	if (seccomp) {
+		int r;
+
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+			r = -errno;
+		else
+			r = osh_seccomp_prog_load(&filter);
+		osh_seccomp_prog_free(&filter);
+		if (r < 0) {
+			fprintf(stderr, "bench-open: loading the seccomp filter: %s\n",
+				strerror(-r));
+			return 1;
+		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (long k = 0; k < n; k++) {
@@ -111,9 +143,9 @@ int main(int argc, char **argv)
 		close(fd);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	printf("ns_per_op=%lld count=%ld landlock_abi=%d restricted=%d\n",
+	printf("ns_per_op=%lld count=%ld landlock_abi=%d restricted=%d seccomp=%d\n",
 	       ((long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)) /
 		   (n > 0 ? n : 1),
-	       n, abi, ruleset >= 0 || i > 1);
+	       n, abi, ruleset >= 0, seccomp);
 	return 0;
 }
