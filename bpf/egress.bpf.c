@@ -49,11 +49,13 @@ struct {
 } osh_sandboxes SEC(".maps");
 
 /* One generation of a sandbox's rules: both families in one trie (v4 as ::ffff:a.b.c.d) so that
- * a reload is one update of osh_gens. */
+ * a reload is one update of osh_gens. The loader sizes each generation's trie from its policy
+ * (bpf-egress.c): since Linux 5.10 the kernel requires an inner LPM trie to match this template's
+ * type, key and value sizes and flags, not its max_entries. */
 struct gen_trie {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, OSH_EGRESS_MAX_RULES);
+	__uint(max_entries, OSH_EGRESS_MAX_GEN);
 	/* Sizes, not types: libbpf 1.1 cannot size a struct key of an inner map definition. */
 	__uint(key_size, sizeof(struct osh_egress_v6_key));
 	__uint(value_size, sizeof(struct osh_egress_value));

@@ -8,12 +8,14 @@
 #include <linux/types.h>
 #endif
 
-#define OSH_EGRESS_MAX_BINARIES 64    /* bits of osh_egress_value.binaries */
-#define OSH_EGRESS_MAX_V4	16384 /* entries of the IPv4 LPM trie */
-#define OSH_EGRESS_MAX_V6	16384 /* entries of the IPv6 LPM trie */
-#define OSH_EGRESS_MAX_NAMES	4096  /* hostnames pending DNS */
-#define OSH_EGRESS_MAX_NAME_LEN 256   /* bytes of osh_egress_name.name, NUL included */
-#define OSH_EGRESS_MAX_BIN_IDS	4096  /* inode+dev identities of the binaries */
+#define OSH_EGRESS_MAX_BINARIES 64 /* bits of osh_egress_value.binaries */
+/* Address entries of one policy (a host address or allowed_ips range, times each port; equal
+ * ones once), IPv4 and IPv6 together: they share the sandbox's LPM trie. Its nodes are allocated
+ * as entries go in (no prealloc), ~120-180 bytes of kernel memory each. */
+#define OSH_EGRESS_MAX_ADDR_ENTRIES 131072
+#define OSH_EGRESS_MAX_NAMES	    4096 /* hostnames pending DNS */
+#define OSH_EGRESS_MAX_NAME_LEN	    256	 /* bytes of osh_egress_name.name, NUL included */
+#define OSH_EGRESS_MAX_BIN_IDS	    4096 /* inode+dev identities of the binaries */
 
 /* Bits of the LPM key before the address: port, proto and pad must match exactly, so the
  * prefix length of an entry is this plus the CIDR's prefix length. */
@@ -91,7 +93,12 @@ struct osh_egress_bin_value {
 #define OSH_EGRESS_MAX_SANDBOXES 1024  /* sandboxes one loaded object governs */
 #define OSH_EGRESS_MAX_PROCS	 65536 /* processes tracked by the identity programs */
 #define OSH_EGRESS_MAX_EXES	 16384 /* {sandbox, dev, ino} binary identities */
-#define OSH_EGRESS_MAX_RULES	 (OSH_EGRESS_MAX_V4 + OSH_EGRESS_MAX_V6) /* one generation */
+/* Addresses the DNS responder may add to one sandbox's trie beyond its policy's entries: the
+ * kernel memory a sandbox can make osh spend by resolving names (~3 MB). */
+#define OSH_EGRESS_MAX_DNS_ADDRS 16384
+/* A generation's trie is created with max_entries = its policy's address entries +
+ * OSH_EGRESS_MAX_DNS_ADDRS, at most this. */
+#define OSH_EGRESS_MAX_GEN	 (OSH_EGRESS_MAX_ADDR_ENTRIES + OSH_EGRESS_MAX_DNS_ADDRS)
 #define OSH_EGRESS_MAX_DNS_FLOWS 4096 /* redirected DNS flows remembered for the responder */
 #define OSH_EGRESS_RINGBUF_BYTES (256 * 1024)
 #define OSH_EGRESS_NO_RULE	 0xffffffffu /* osh_egress_event.rule when no entry matched */

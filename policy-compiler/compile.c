@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,10 +272,126 @@ static int compile_network(struct osh_policy_image *img, const struct osh_policy
 		}
 		img->n_names = o;
 	}
-	if (img->n_v4 > OSH_EGRESS_MAX_V4 || img->n_v6 > OSH_EGRESS_MAX_V6 ||
+	/* The validator already refused more address entries, naming the endpoint
+	 * (osh_compile_addr_limit); this guards an IR built another way. */
+	if (img->n_v4 + img->n_v6 > OSH_EGRESS_MAX_ADDR_ENTRIES ||
 	    img->n_names > OSH_EGRESS_MAX_NAMES)
 		return -E2BIG;
 	return 0;
+}
+
+/* ---- the trie's capacity, checked while validating ---- */
+
+/* One address entry as compile_network keys it (families apart, as n_v4 and n_v6 count them),
+ * with the number of the first endpoint in document order that writes it. */
+struct addr_ent {
+	uint8_t family;
+	uint8_t prefix_len;
+	uint16_t port;
+	uint8_t addr[16];
+	uint32_t ep;
+};
+
+static int addr_ent_cmp(const void *a, const void *b)
+{
+	const struct addr_ent *x = a, *y = b;
+	int r = memcmp(x, y, offsetof(struct addr_ent, ep));
+
+	return r ? r : (x->ep > y->ep) - (x->ep < y->ep);
+}
+
+static int addr_ent_ep_cmp(const void *a, const void *b)
+{
+	const struct addr_ent *x = a, *y = b;
+
+	return (x->ep > y->ep) - (x->ep < y->ep);
+}
+
+/* Sorts and keeps one entry per key, the one of the earliest endpoint. Returns the new count. */
+static size_t addr_ents_dedup(struct addr_ent *v, size_t n)
+{
+	size_t o = 0;
+
+	qsort(v, n, sizeof(*v), addr_ent_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (!o || memcmp(&v[o - 1], &v[i], offsetof(struct addr_ent, ep)))
+			v[o++] = v[i];
+	return o;
+}
+
+static size_t ep_addrs(const struct osh_endpoint *ep, const struct osh_cidr **ret)
+{
+	if (ep->host_kind == OSH_HOST_IPV4 || ep->host_kind == OSH_HOST_IPV6) {
+		*ret = &ep->host_addr;
+		return 1;
+	}
+	/* A named endpoint's allowed_ips only filter DNS answers: no entries of their own. */
+	*ret = ep->allowed_ips;
+	return ep->host_kind == OSH_HOST_NONE ? ep->n_allowed_ips : 0;
+}
+
+int osh_compile_addr_limit(const struct osh_policy *p, size_t *ret_rule, size_t *ret_ep)
+{
+	/* Room to collect past the limit before compacting, so the sorts stay few; never more
+	 * than this, however many duplicates the policy holds. */
+	const size_t cap = 2 * (size_t)OSH_EGRESS_MAX_ADDR_ENTRIES;
+	struct addr_ent *v;
+	size_t raw = 0, n = 0;
+	uint32_t ep_no = 0, over;
+
+	for (size_t i = 0; i < p->n_net_rules; i++)
+		for (size_t j = 0; j < p->net_rules[i].n_endpoints; j++) {
+			const struct osh_endpoint *ep = &p->net_rules[i].endpoints[j];
+			const struct osh_cidr *a;
+
+			raw += ep_addrs(ep, &a) * ep->n_ports;
+		}
+	/* The common case: even counting duplicates twice they fit. */
+	if (raw <= OSH_EGRESS_MAX_ADDR_ENTRIES)
+		return 0;
+	v = malloc(cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_net_rules; i++) {
+		for (size_t j = 0; j < p->net_rules[i].n_endpoints; j++, ep_no++) {
+			const struct osh_endpoint *ep = &p->net_rules[i].endpoints[j];
+			const struct osh_cidr *a;
+			size_t na = ep_addrs(ep, &a);
+
+			for (size_t k = 0; k < na; k++)
+				for (size_t m = 0; m < ep->n_ports; m++) {
+					if (n == cap && (n = addr_ents_dedup(v, n)) >
+							    OSH_EGRESS_MAX_ADDR_ENTRIES)
+						goto over;
+					v[n] = (struct addr_ent){ .family = a[k].family,
+								  .prefix_len = a[k].prefix_len,
+								  .port = ep->ports[m],
+								  .ep = ep_no };
+					memcpy(v[n].addr, a[k].addr, a[k].family == 4 ? 4 : 16);
+					n++;
+				}
+		}
+	}
+	n = addr_ents_dedup(v, n);
+	if (n <= OSH_EGRESS_MAX_ADDR_ENTRIES) {
+		free(v);
+		return 0;
+	}
+over:
+	/* Each distinct key carries the first endpoint that wrote it: in endpoint order, the one
+	 * past the limit names where the policy outgrows the trie. */
+	qsort(v, n, sizeof(*v), addr_ent_ep_cmp);
+	over = v[OSH_EGRESS_MAX_ADDR_ENTRIES].ep;
+	free(v);
+	for (size_t i = 0; i < p->n_net_rules; i++) {
+		if (over < p->net_rules[i].n_endpoints) {
+			*ret_rule = i;
+			*ret_ep = over;
+			return 1;
+		}
+		over -= (uint32_t)p->net_rules[i].n_endpoints;
+	}
+	abort(); /* over numbers one of the endpoints counted above */
 }
 
 static int cmp_fs(const void *a, const void *b)

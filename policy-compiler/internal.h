@@ -66,6 +66,13 @@ void osh_cidr_format(const struct osh_cidr *c, char *buf, size_t size);
 const char *osh_cidr_forbidden(const struct osh_cidr *c);
 int osh_cidr_cmp(const struct osh_cidr *a, const struct osh_cidr *b);
 
+/* ---- compile.c: the kernel's capacity, checked while validating ---- */
+/* Whether the policy's address entries (each host address or allowed_ips range of an endpoint,
+ * times its ports; equal ones once) fit one sandbox's trie, OSH_EGRESS_MAX_ADDR_ENTRIES. Returns
+ * 0 when they do; 1 when not, with *ret_rule and *ret_ep (indexes into p->net_rules and its
+ * endpoints) the first endpoint, in that order, whose entries pass the limit; -ENOMEM. */
+int osh_compile_addr_limit(const struct osh_policy *p, size_t *ret_rule, size_t *ret_ep);
+
 /* ---- ir.c: normalisation after the schema walk ---- */
 int osh_ir_normalize(struct osh_policy *p);
 int osh_endpoint_cmp(const struct osh_endpoint *a, const struct osh_endpoint *b);

@@ -1437,6 +1437,27 @@ static void top_network(struct ctx *c, const struct osh_node *v, void *obj)
 	if (distinct > OSH_EGRESS_MAX_BINARIES)
 		err(c, v, "too many distinct binaries: %zu (at most %d)", distinct,
 		    OSH_EGRESS_MAX_BINARIES);
+	/* Every address entry is a node of the sandbox's kernel trie: name the endpoint where the
+	 * policy outgrows it (counted once the rules are valid: a rule with errors is left out). */
+	if (!c->errors) {
+		size_t ri, ei;
+		int r = osh_compile_addr_limit(p, &ri, &ei);
+
+		if (r < 0) {
+			c->oom = 1;
+		} else if (r > 0) {
+			const struct osh_endpoint *ep = &p->net_rules[ri].endpoints[ei];
+			struct osh_node at = { .line = ep->pos.line, .col = ep->pos.col };
+			size_t mark = path_push(c, ".%s.endpoints[%zu]", p->net_rules[ri].key, ei);
+
+			err(c, &at,
+			    "the policy passes %d address entries here (each host address or "
+			    "allowed_ips range times each port), the most one sandbox's kernel "
+			    "trie holds",
+			    OSH_EGRESS_MAX_ADDR_ENTRIES);
+			path_pop(c, mark);
+		}
+	}
 }
 
 /* ---- the document ---- */

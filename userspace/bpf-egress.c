@@ -609,7 +609,7 @@ int osh_egress_sandbox_add(struct osh_egress *eg, const char *name, int cgroup_f
 					     PATH_MAX, OSH_EGRESS_MAX_BINARIES, &opts);
 		sb->named_fd =
 		    bpf_map_create(BPF_MAP_TYPE_HASH, "osh_sb_named", sizeof(struct named_addr),
-				   sizeof(uint64_t), OSH_EGRESS_MAX_RULES, &opts);
+				   sizeof(uint64_t), OSH_EGRESS_MAX_DNS_ADDRS, &opts);
 		if (sb->bins_fd < 0 || sb->named_fd < 0) {
 			r = -errno;
 			goto fail;
@@ -1036,24 +1036,105 @@ static int named_put(const struct osh_egress_sb *sb, int fd, const struct named_
 	return r < 0 ? r : gen_put(fd, &na->key, &v);
 }
 
-static int gen_fill(const struct osh_egress_sb *sb, const struct osh_policy_image *img, int fd)
+/* A generation's entries before they go into its trie: sorted by key, equal keys merged, so one
+ * batch update writes each key once (one syscall instead of one per entry: on a 10,000-entry
+ * policy that is most of a reload's time). */
+struct gen_set {
+	struct osh_egress_v6_key *keys;
+	struct osh_egress_value *vals;
+	size_t n;
+};
+
+static void gen_set_free(struct gen_set *g)
 {
-	int r;
+	free(g->keys);
+	free(g->vals);
+}
 
-	for (size_t i = 0; i < img->n_v4; i++) {
-		struct osh_egress_v6_key k;
-		struct osh_egress_value v = value_remap(sb, &img->v4[i].value);
+/* Appends in key order, merging with the last entry under the same key. */
+static int gen_push(struct gen_set *g, const struct osh_egress_v6_key *k,
+		    const struct osh_egress_value *v)
+{
+	int c = g->n ? memcmp(&g->keys[g->n - 1], k, sizeof(*k)) : -1;
 
-		key_from_v4(&k, &img->v4[i].key);
-		if ((r = gen_put(fd, &k, &v)) < 0)
-			return r;
+	if (c > 0)
+		return -EINVAL; /* a source out of order: the image's arrays are sorted */
+	if (c == 0) {
+		value_merge(&g->vals[g->n - 1], v);
+		return 0;
 	}
-	for (size_t i = 0; i < img->n_v6; i++) {
-		struct osh_egress_value v = value_remap(sb, &img->v6[i].value);
+	g->keys[g->n] = *k;
+	g->vals[g->n++] = *v;
+	return 0;
+}
 
-		if ((r = gen_put(fd, &img->v6[i].key, &v)) < 0)
-			return r;
+static int gen_ent_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct osh_egress_v6_key));
+}
+
+/* The entries of a generation of img (sb->img and sb->bit_of_index already set to it): its
+ * policy entries and the DNS-installed addresses whose name it still has (keep[i] says which
+ * of sb->named). Three sorted sources merged in one pass: the image's IPv4 entries (sorted by
+ * key bytes, which ::ffff: mapping keeps: their prefix lengths 128..160 stay in one byte), its
+ * IPv6 entries, and the named addresses, sorted here. */
+static int gen_build(const struct osh_egress_sb *sb, const struct osh_policy_image *img, bool *keep,
+		     struct gen_set *ret)
+{
+	size_t cap = img->n_v4 + img->n_v6 + sb->n_named, i4 = 0, i6 = 0, in = 0, n_named = 0;
+	struct gen_set g = { .keys = malloc((cap ? cap : 1) * sizeof(*g.keys)),
+			     .vals = malloc((cap ? cap : 1) * sizeof(*g.vals)) };
+	/* Named entries as key + value, for sorting: same layout as the policy's. */
+	struct osh_image_v6 *named = calloc(sb->n_named + 1, sizeof(*named));
+	int r = 0;
+
+	if (!g.keys || !g.vals || !named) {
+		r = -ENOMEM;
+		goto out;
 	}
+	for (size_t i = 0; i < sb->n_named; i++) {
+		struct osh_egress_value v = { 0 };
+
+		if (named_value(sb, &sb->named[i].a, &v) < 0)
+			continue;
+		keep[i] = true;
+		named[n_named++] = (struct osh_image_v6){ .key = sb->named[i].a.key, .value = v };
+	}
+	qsort(named, n_named, sizeof(*named), gen_ent_cmp);
+	while (r == 0 && (i4 < img->n_v4 || i6 < img->n_v6 || in < n_named)) {
+		struct osh_egress_v6_key k4;
+		const struct osh_egress_v6_key *k = NULL;
+		struct osh_egress_value v;
+		int from = -1;
+
+		if (i4 < img->n_v4) {
+			key_from_v4(&k4, &img->v4[i4].key);
+			k = &k4;
+			from = 4;
+		}
+		if (i6 < img->n_v6 && (!k || memcmp(&img->v6[i6].key, k, sizeof(*k)) < 0)) {
+			k = &img->v6[i6].key;
+			from = 6;
+		}
+		if (in < n_named && (!k || memcmp(&named[in].key, k, sizeof(*k)) < 0)) {
+			k = &named[in].key;
+			from = 0;
+		}
+		if (from == 4)
+			v = value_remap(sb, &img->v4[i4++].value);
+		else if (from == 6)
+			v = value_remap(sb, &img->v6[i6++].value);
+		else
+			v = named[in++].value;
+		r = gen_push(&g, k, &v);
+	}
+out:
+	free(named);
+	if (r < 0) {
+		gen_set_free(&g);
+		return r;
+	}
+	*ret = g;
 	return 0;
 }
 
@@ -1168,6 +1249,7 @@ int osh_egress_sandbox_update(struct osh_egress_sb *sb, const struct osh_policy_
 	int bit_of_index[OSH_EGRESS_MAX_BINARIES], saved_bits[OSH_EGRESS_MAX_BINARIES];
 	const struct osh_policy_image *saved_img = sb->img;
 	struct exe_entry *exes = NULL;
+	struct gen_set set = { 0 };
 	bool *keep = calloc(sb->n_named + 1, sizeof(*keep));
 	size_t n_exes = 0, kept = 0;
 	int exes_fd = mfd[M_EXES];
@@ -1198,27 +1280,30 @@ int osh_egress_sandbox_update(struct osh_egress_sb *sb, const struct osh_policy_
 			goto fail;
 		}
 	}
-	fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "osh_gen", sizeof(struct osh_egress_v6_key),
-			    sizeof(struct osh_egress_value), OSH_EGRESS_MAX_RULES, &opts);
-	if (fd < 0) {
-		r = -errno;
-		goto fail;
-	}
 	memcpy(saved_bits, sb->bit_of_index, sizeof(saved_bits));
 	memcpy(sb->bit_of_index, bit_of_index, sizeof(bit_of_index));
 	sb->img = img;
-	r = gen_fill(sb, img, fd);
 	/* DNS answers for names the new policy still has stay allowed. */
-	for (size_t i = 0; r >= 0 && i < sb->n_named; i++) {
-		int q = named_put(sb, fd, &sb->named[i].a);
-
-		if (q == -ENOENT)
-			continue;
-		if (q < 0)
-			r = q;
-		else
-			keep[i] = true;
+	r = gen_build(sb, img, keep, &set);
+	if (r >= 0) {
+		/* Sized from the policy: room for its entries and OSH_EGRESS_MAX_DNS_ADDRS
+		 * answers (osh_egress_install_name_addr holds the named ones to that), so a
+		 * sandbox can make the kernel spend at most that on DNS answers. */
+		fd = bpf_map_create(
+		    BPF_MAP_TYPE_LPM_TRIE, "osh_gen", sizeof(struct osh_egress_v6_key),
+		    sizeof(struct osh_egress_value),
+		    (uint32_t)(img->n_v4 + img->n_v6 + OSH_EGRESS_MAX_DNS_ADDRS), &opts);
+		r = fd < 0 ? -errno : 0;
 	}
+	if (r >= 0 && set.n) {
+		/* elem_flags 0 (BPF_ANY, the only flag generic batch updates take): the keys are
+		 * distinct. */
+		LIBBPF_OPTS(bpf_map_batch_opts, bopts);
+		uint32_t count = (uint32_t)set.n;
+
+		r = bpf_map_update_batch(fd, set.keys, set.vals, &count, &bopts);
+	}
+	gen_set_free(&set);
 	if (r < 0) {
 		memcpy(sb->bit_of_index, saved_bits, sizeof(saved_bits));
 		sb->img = saved_img;
@@ -1357,6 +1442,9 @@ int osh_egress_install_name_addr(struct osh_egress_sb *sb, const struct osh_egre
 			e->expires = was;
 		return r;
 	}
+	/* The trie has room for this many beyond the policy (and the pinned record as many). */
+	if (sb->n_named >= OSH_EGRESS_MAX_DNS_ADDRS)
+		return -ENOSPC;
 	nv = realloc(sb->named, (sb->n_named + 1) * sizeof(*nv));
 	if (!nv)
 		return -ENOMEM;
@@ -1377,28 +1465,47 @@ int osh_egress_install_name_addr(struct osh_egress_sb *sb, const struct osh_egre
 /* Rewrites key k of the current generation from what still contributes to it - policy entries
  * with exactly this key, addresses answered for other names - or deletes it when nothing does.
  * One update: a connection to an address something else still allows never finds it missing. */
+static int image_v4_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct osh_egress_v4_key));
+}
+
+/* The policy's values under trie key k: the image's arrays are sorted by key bytes, and a key
+ * may be both an IPv4 entry (as ::ffff:a.b.c.d) and an IPv6 one. */
+static const struct osh_egress_value *image_values(const struct osh_policy_image *img,
+						   const struct osh_egress_v6_key *k,
+						   const struct osh_egress_value **ret_v6)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	struct osh_image_v4 k4 = { 0 };
+	const struct osh_image_v4 *e4 = NULL;
+	const struct osh_image_v6 *e6 =
+	    bsearch(k, img->v6, img->n_v6, sizeof(*img->v6), gen_ent_cmp);
+
+	if (k->prefixlen >= OSH_EGRESS_V4_MAPPED_BITS + OSH_EGRESS_KEY_PREFIX_BITS &&
+	    !memcmp(k->addr, mapped, sizeof(mapped))) {
+		k4.key.prefixlen = k->prefixlen - OSH_EGRESS_V4_MAPPED_BITS;
+		k4.key.port = k->port;
+		k4.key.proto = k->proto;
+		memcpy(k4.key.addr, k->addr + 12, 4);
+		e4 = bsearch(&k4, img->v4, img->n_v4, sizeof(*img->v4), image_v4_cmp);
+	}
+	*ret_v6 = e6 ? &e6->value : NULL;
+	return e4 ? &e4->value : NULL;
+}
+
 static int key_rebuild(struct osh_egress_sb *sb, const struct osh_egress_v6_key *k)
 {
 	struct osh_egress_value acc = { 0 }, v;
+	const struct osh_egress_value *pv[2] = { NULL, NULL };
 	bool any = false;
 
-	for (size_t j = 0; sb->img && j < sb->img->n_v4; j++) {
-		struct osh_egress_v6_key pk;
-
-		key_from_v4(&pk, &sb->img->v4[j].key);
-		if (memcmp(&pk, k, sizeof(*k)))
+	if (sb->img)
+		pv[0] = image_values(sb->img, k, &pv[1]);
+	for (size_t j = 0; j < 2; j++) {
+		if (!pv[j])
 			continue;
-		v = value_remap(sb, &sb->img->v4[j].value);
-		if (any)
-			value_merge(&acc, &v);
-		else
-			acc = v;
-		any = true;
-	}
-	for (size_t j = 0; sb->img && j < sb->img->n_v6; j++) {
-		if (memcmp(&sb->img->v6[j].key, k, sizeof(*k)))
-			continue;
-		v = value_remap(sb, &sb->img->v6[j].value);
+		v = value_remap(sb, pv[j]);
 		if (any)
 			value_merge(&acc, &v);
 		else

@@ -776,11 +776,20 @@ int osh_sandbox_net_reload(struct osh_sandbox_net *net, const struct osh_policy 
 			   struct osh_strv *warnings, struct osh_sandbox_error *e)
 {
 	struct osh_policy *p = NULL;
-	struct osh_policy_image *img = NULL;
+	int r = osh_sandbox_net_policy_copy(policy, &p);
+
+	if (r < 0)
+		return osh_sandbox_error_set(e, r, "egress: policy", NULL, NULL);
+	return osh_sandbox_net_reload_take(net, p, NULL, warnings, e);
+}
+
+int osh_sandbox_net_reload_take(struct osh_sandbox_net *net, struct osh_policy *p,
+				struct osh_policy_image *img, struct osh_strv *warnings,
+				struct osh_sandbox_error *e)
+{
 	int r;
 
-	if ((r = osh_sandbox_net_policy_copy(policy, &p)) < 0 ||
-	    (r = osh_policy_compile(p, &img)) < 0) {
+	if (!img && (r = osh_policy_compile(p, &img)) < 0) {
 		osh_policy_free(p);
 		return osh_sandbox_error_set(e, r, "egress: policy", NULL, NULL);
 	}

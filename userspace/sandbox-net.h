@@ -73,9 +73,17 @@ int osh_sandbox_net_start(const struct osh_sandbox_net_opts *o, struct osh_strv 
  * installs the policy as a new generation (DNS-installed addresses carried over), starts a new
  * DNS responder and points the sandbox's redirect at it. */
 
-/* Replaces the network_policies atomically (see osh_egress_sandbox_update). */
+/* Replaces the network_policies atomically (see osh_egress_sandbox_update), with a copy of
+ * policy. */
 int osh_sandbox_net_reload(struct osh_sandbox_net *net, const struct osh_policy *policy,
 			   struct osh_strv *warnings, struct osh_sandbox_error *e);
+/* The same without the copy (for a 10,000-endpoint policy, copying is about as long as the rest
+ * of a reload): takes policy, and img when not NULL (compiled from policy; NULL: compiled here).
+ * Both are the sandbox's from the call on, freed by it on failure too; the caller may keep
+ * reading policy until its next reload or free of net. */
+int osh_sandbox_net_reload_take(struct osh_sandbox_net *net, struct osh_policy *policy,
+				struct osh_policy_image *img, struct osh_strv *warnings,
+				struct osh_sandbox_error *e);
 
 /* Takes a reference on the process's egress programs (loading them, or taking them from the
  * pins under bpffs_root) without a sandbox, so that sandboxes started later find them loaded and

@@ -771,6 +771,19 @@ int osh_sandbox_net_policy_set(struct osh_sandbox *sb, const struct osh_policy *
 	return osh_sandbox_net_reload(sb->net, p, warnings, e);
 }
 
+int osh_sandbox_net_policy_take(struct osh_sandbox *sb, struct osh_policy *p,
+				struct osh_policy_image *img, struct osh_strv *warnings,
+				struct osh_sandbox_error *e)
+{
+	if (!sb->net) {
+		osh_policy_image_free(img);
+		osh_policy_free(p);
+		return osh_sandbox_error_set(e, EOPNOTSUPP, "egress", sb->name,
+					     "the sandbox was started without network_policies");
+	}
+	return osh_sandbox_net_reload_take(sb->net, p, img, warnings, e);
+}
+
 int osh_sandbox_spawn(struct osh_sandbox *sb, char *const argv[],
 		      const struct osh_sandbox_spawn_opts *opts, int *ret_status,
 		      struct osh_sandbox_error *e)

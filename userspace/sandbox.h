@@ -169,6 +169,11 @@ void osh_sandbox_programs_unhold(void);
  * network policy. */
 int osh_sandbox_net_policy_set(struct osh_sandbox *sb, const struct osh_policy *p,
 			       struct osh_strv *warnings, struct osh_sandbox_error *e);
+/* The same without copying p (osh_sandbox_net_reload_take): p, and img when not NULL (compiled
+ * from p), are the sandbox's from the call on, also on failure. */
+int osh_sandbox_net_policy_take(struct osh_sandbox *sb, struct osh_policy *p,
+				struct osh_policy_image *img, struct osh_strv *warnings,
+				struct osh_sandbox_error *e);
 
 /* Accessors; the strings and vectors stay owned by sb. */
 const char *osh_sandbox_name(const struct osh_sandbox *sb);

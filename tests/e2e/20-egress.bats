@@ -444,6 +444,17 @@ has_ino() { # CGROUP_ID INO
 	grep -qx "$2" <<<"$inos"
 }
 
+# ttl_run POLICY SCRIPT: SCRIPT (sh; $1 is the probe) in the sandbox with the DNS responder and a
+# 2 s TTL floor. It ran to its end (sequence-done) and its probes a, b and d were echoed.
+ttl_run() {
+	run fakenet_run_client "$(osht_helper egress-run)" --cgroup "$CGROUP_DIR" --policy "$1" \
+		--dns --dns-ttl-floor 2 -- /bin/sh -c "$2" sh "$PROBE"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	has_line "sequence-done"
+	for w in a b d; do has_line "received: $w"; done
+}
+
 @test "egress DNS TTL: an answered address expires (test floor 2 s): connect, EPERM naming the address after expiry, allowed again after a new answer" {
 	cgroup_root >/dev/null || skip "no cgroup2 mount"
 	cgroup_create
@@ -468,15 +479,42 @@ sleep 4
 "$1" tcp 203.0.113.30 8080 --send c --expect c && exit 3
 "$1" tcp ttl.fakenet.test 8080 -4 --send d --expect d || exit 4
 echo sequence-done'
-	run fakenet_run_client "$(osht_helper egress-run)" --cgroup "$CGROUP_DIR" --policy "$pol" \
-		--dns --dns-ttl-floor 2 -- /bin/sh -c "$script" sh "$PROBE"
-	echo "$output"
-	[ "$status" -eq 0 ]
-	has_line "sequence-done"
-	for w in a b d; do has_line "received: $w"; done
+	ttl_run "$pol" "$script"
 	[ "$(grep -c '^connect: EPERM' <<<"$output")" -eq 2 ]
 	# Both denials (before the answer and after its expiry) name the address.
 	[ "$(grep -c "^egress-run: denied connect 203.0.113.30:8080/tcp by $PROBE (pid [0-9]*): no network_policies entry allows it" <<<"$output")" -eq 2 ]
+}
+
+@test "egress DNS TTL: an expired answer for an address the policy names itself leaves the policy's entry" {
+	cgroup_root >/dev/null || skip "no cgroup2 mount"
+	cgroup_create
+	# both. answers 203.0.113.31, which the policy also allows by address: the answer shares
+	# its trie key, and its expiry must rewrite that key from the policy, not delete it.
+	fakenet_add_host both.fakenet.test 203.0.113.31
+	fakenet_add_host only.fakenet.test 203.0.113.32
+	fakenet_start_tcp_echo 203.0.113.31 8080
+	fakenet_start_tcp_echo 203.0.113.32 8080
+	local pol=$BATS_TEST_TMPDIR/ttl.yaml
+	cat >"$pol" <<POLICY
+version: 1
+network_policies:
+  ttl:
+    endpoints:
+      - { host: both.fakenet.test, port: 8080 }
+      - { host: only.fakenet.test, port: 8080 }
+      - { host: 203.0.113.31, port: 8080 }
+    binaries:
+      - path: $PROBE
+POLICY
+	local script='"$1" tcp both.fakenet.test 8080 -4 --send a --expect a || exit 1
+"$1" tcp only.fakenet.test 8080 -4 --send b --expect b || exit 2
+sleep 4
+"$1" tcp 203.0.113.32 8080 --send c --expect c && exit 3
+"$1" tcp 203.0.113.31 8080 --send d --expect d || exit 4
+echo sequence-done'
+	ttl_run "$pol" "$script"
+	# The name-only address expired (so the expiry ran); the policy's address still connects.
+	[ "$(grep -c '^connect: EPERM' <<<"$output")" -eq 1 ]
 }
 
 @test "egress DNS TTL: an adopting process resumes the expiry of the addresses its predecessor installed" {

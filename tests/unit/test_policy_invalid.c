@@ -1241,6 +1241,52 @@ static void test_too_many_binaries(void **state)
 	free(doc);
 }
 
+/* Rule r0: one endpoint with 2048 allowed_ips times 64 ports, OSH_EGRESS_MAX_ADDR_ENTRIES address
+ * entries; r1 repeats it (equal entries count once) and, with extra, adds one more at line 12. */
+static char *addr_entries_doc(bool extra, size_t *ret_len)
+{
+	char *doc = NULL;
+	FILE *f = open_memstream(&doc, ret_len);
+
+	fprintf(f, "version: 1\nnetwork_policies:\n");
+	for (int r = 0; r < 2; r++) {
+		fprintf(f, "  r%d:\n    endpoints:\n      - allowed_ips: [\"2001:db8::1\"", r);
+		for (int i = 2; i <= 2048; i++)
+			fprintf(f, ", \"2001:db8::%x\"", i);
+		fprintf(f, "]\n        ports: [30000");
+		for (int i = 1; i < 64; i++)
+			fprintf(f, ", %d", 30000 + i);
+		fprintf(f, "]\n");
+		if (r == 1 && extra)
+			fprintf(f, "      - { host: 198.51.100.1, port: 443 }\n");
+		fprintf(f, "    binaries: [{ path: /usr/bin/curl }]\n");
+	}
+	fclose(f);
+	return doc;
+}
+
+static void test_too_many_addr_entries(void **state)
+{
+	struct osh_policy *p = NULL;
+	size_t len = 0;
+	char *doc = addr_entries_doc(false, &len), *got;
+
+	(void)state;
+	_Static_assert(OSH_EGRESS_MAX_ADDR_ENTRIES == 2048 * 64, "the document fills the trie");
+	/* Exactly the limit, though twice as many counting the repeated endpoint. */
+	assert_int_equal(
+	    osh_policy_parse_buffer("t.yaml", doc, len, OSH_POLICY_FORMAT_YAML, &p, NULL), 0);
+	osh_policy_free(p);
+	free(doc);
+	doc = addr_entries_doc(true, &len);
+	got = diagnose("t.yaml", doc, len, OSH_POLICY_FORMAT_YAML);
+	assert_string_equal(got, "12:9: network_policies.r1.endpoints[1]: the policy passes 131072 "
+				 "address entries here (each host address or allowed_ips range "
+				 "times each port), the most one sandbox's kernel trie holds");
+	free(got);
+	free(doc);
+}
+
 /* The file-level errors of osh_policy_parse_file. */
 static void test_missing_file(void **state)
 {
@@ -1264,7 +1310,7 @@ int main(void)
 {
 	size_t ny = sizeof(yaml_cases) / sizeof(yaml_cases[0]);
 	size_t nj = sizeof(json_cases) / sizeof(json_cases[0]);
-	struct CMUnitTest *tests = calloc(ny + nj + 4, sizeof(*tests));
+	struct CMUnitTest *tests = calloc(ny + nj + 5, sizeof(*tests));
 	size_t n = 0;
 	int r;
 
@@ -1284,6 +1330,8 @@ int main(void)
 	    (struct CMUnitTest){ .name = "too_many_paths", .test_func = test_too_many_paths };
 	tests[n++] =
 	    (struct CMUnitTest){ .name = "too_many_binaries", .test_func = test_too_many_binaries };
+	tests[n++] = (struct CMUnitTest){ .name = "too_many_addr_entries",
+					  .test_func = test_too_many_addr_entries };
 	tests[n++] = (struct CMUnitTest){ .name = "missing_file", .test_func = test_missing_file };
 	r = _cmocka_run_group_tests("policy_invalid", tests, n, NULL, NULL);
 	free(tests);
