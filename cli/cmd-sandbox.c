@@ -155,8 +155,8 @@ static void list_usage(FILE *f)
 		"usage: oshctl sandbox list [-o json|text]\n"
 		"\n"
 		"Lists the sandboxes the caller may see (admins: all; others: their own), one a\n"
-		"line: name, status (running, idle, gone), owner, policy revision, processes,\n"
-		"creation time.\n"
+		"line: name, status (running, idle, gone, unmanaged, stopped), owner, policy\n"
+		"revision, processes, creation time.\n"
 		"\n"
 		"examples:\n"
 		"  oshctl sandbox list\n"
@@ -170,7 +170,9 @@ static void get_usage(FILE *f)
 	    "usage: oshctl sandbox get NAME [-o json|text]\n"
 	    "\n"
 	    "Prints one sandbox: status, owner, cgroup, the enforcement mechanisms in force,\n"
-	    "Landlock ABI, policy revision and hash, processes, warnings and the set-up report.\n"
+	    "Landlock ABI, policy revision and hash, processes, warnings and the set-up report;\n"
+	    "why it is unmanaged or stopped, and whether its bpffs pins were ever found removed\n"
+	    "from outside oshd (when, which, and whether oshd restored them).\n"
 	    "\n"
 	    "examples:\n"
 	    "  oshctl sandbox get agent-1\n"
@@ -287,6 +289,7 @@ static void print_strings(const char *label, const cJSON *arr, const char *sep)
 
 static void print_sandbox(const cJSON *sb)
 {
+	const cJSON *pf;
 	char owner[64];
 	double v;
 
@@ -311,6 +314,22 @@ static void print_sandbox(const cJSON *sb)
 		printf("%-12s yes (deleted when its last command ends)\n", "ephemeral:");
 	if (*oshctl_json_str(sb, "error", ""))
 		printf("%-12s %s\n", "error:", oshctl_json_str(sb, "error", ""));
+	pf = cJSON_GetObjectItemCaseSensitive(sb, "pins_fault");
+	if (cJSON_IsObject(pf)) {
+		const cJSON *it;
+		const char *sep = "";
+
+		printf("%-12s removed from outside oshd %.0f time(s), last at %s, %s:", "pins:",
+		       oshctl_json_num(pf, "count"), oshctl_json_str(pf, "time", "?"),
+		       oshctl_json_str(pf, "outcome", "?"));
+		cJSON_ArrayForEach (it, cJSON_GetObjectItemCaseSensitive(pf, "missing")) {
+			if (cJSON_IsString(it)) {
+				printf("%s %s", sep, it->valuestring);
+				sep = ",";
+			}
+		}
+		putchar('\n');
+	}
 	print_strings("warning:", cJSON_GetObjectItemCaseSensitive(sb, "warnings"), NULL);
 	print_strings("report:", cJSON_GetObjectItemCaseSensitive(sb, "report"), NULL);
 }

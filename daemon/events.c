@@ -38,10 +38,12 @@
 #define ID_RESERVE     (1 << 20)
 #define ID_RESERVE_KEY "events.id_reserved"
 
-enum { KIND_EGRESS, KIND_DNS, KIND_FS, N_KINDS };
-enum { DECISION_DENY, DECISION_AUDIT, N_DECISIONS };
-static const char *const kind_names[N_KINDS] = { "egress", "dns", "fs" };
-static const char *const decision_names[N_DECISIONS] = { "deny", "audit" };
+/* "pins" is oshd's own finding, not a kernel decision: pins removed from outside, then
+ * "restored" or the sandbox "stopped" (docs/arch-daemon.md "Faults"). */
+enum { KIND_EGRESS, KIND_DNS, KIND_FS, KIND_PINS, N_KINDS };
+enum { DECISION_DENY, DECISION_AUDIT, DECISION_RESTORED, DECISION_STOPPED, N_DECISIONS };
+static const char *const kind_names[N_KINDS] = { "egress", "dns", "fs", "pins" };
+static const char *const decision_names[N_DECISIONS] = { "deny", "audit", "restored", "stopped" };
 
 /* The strings of an event, in this order everywhere. */
 enum { F_SANDBOX, F_COMM, F_EXE, F_OPERATION, F_TARGET, F_HOST, F_CLOSEST, F_HINT, F_MESSAGE, N_F };
@@ -356,6 +358,51 @@ static int fs_activity(const char *op, const char **ret_name)
 	return 99;
 }
 
+/* metadata: uid is the event's id as text (the join key with the API's Event; referenced, so
+ * it must outlive the print). */
+static bool put_metadata(cJSON *o, const char *uid)
+{
+	cJSON *x, *y;
+
+	x = put_obj(o, "metadata");
+	return x && put_str(x, "version", OCSF_VERSION) && put_str(x, "uid", uid) &&
+	       (y = put_obj(x, "product")) && put_str(y, "name", "osh") &&
+	       put_str(y, "vendor_name", "osh") && put_str(y, "version", OSH_VERSION);
+}
+
+/* A pins event as an OCSF Detection Finding (2004): something outside osh removed what keeps
+ * enforcement alive; restored is High, a sandbox stopped for it Critical. */
+static char *render_finding(const struct view *e, int64_t id, char *buf, size_t *ret_len,
+			    bool *ret_heap)
+{
+	bool stopped = e->decision == DECISION_STOPPED, ok;
+	char uid[24], *text = NULL;
+	cJSON *o = cJSON_CreateObject(), *x;
+
+	if (!o)
+		return NULL;
+	snprintf(uid, sizeof(uid), "%" PRId64, id);
+	ok = put_int(o, "time", e->time_ns / 1000000) && put_int(o, "class_uid", 2004) &&
+	     put_str(o, "class_name", "Detection Finding") && put_int(o, "category_uid", 2) &&
+	     put_str(o, "category_name", "Findings") && put_int(o, "activity_id", 1) &&
+	     put_str(o, "activity_name", "Create") && put_int(o, "type_uid", 200401) &&
+	     put_str(o, "type_name", "Detection Finding: Create") &&
+	     put_int(o, "severity_id", stopped ? 5 : 4) &&
+	     put_str(o, "severity", stopped ? "Critical" : "High") &&
+	     put_str(o, "message", e->v[F_MESSAGE]) && put_metadata(o, uid);
+	x = ok ? put_obj(o, "finding_info") : NULL;
+	ok = x && put_str(x, "uid", uid) && put_str(x, "title", "bpffs pins removed") &&
+	     put_str(x, "desc", e->v[F_MESSAGE]);
+	x = ok ? put_obj(o, "unmapped") : NULL;
+	ok = x && put_str(x, "sandbox", e->v[F_SANDBOX]) && put_str(x, "kind", "pins") &&
+	     put_str(x, "decision", decision_names[e->decision]) &&
+	     put_str(x, "operation", e->v[F_OPERATION]) && put_str(x, "target", e->v[F_TARGET]);
+	if (ok)
+		text = print(o, buf, PRINT_BUF, ret_len, ret_heap);
+	cJSON_Delete(o);
+	return text;
+}
+
 /* The OCSF line for the log (without its newline), in buf or malloc'ed (*ret_heap). */
 static char *render_ocsf(const struct view *e, int64_t id, char *buf, size_t *ret_len,
 			 bool *ret_heap)
@@ -364,8 +411,12 @@ static char *render_ocsf(const struct view *e, int64_t id, char *buf, size_t *re
 	const char *activity_name, *class_name = fs ? "File System Activity" : "Network Activity";
 	int class_uid = fs ? 1001 : 4001, activity_id;
 	char type_name[96], uid[24], user[24], ip[64], proto[16], *text = NULL;
-	cJSON *o = cJSON_CreateObject(), *x, *y;
+	cJSON *o, *x, *y;
 
+	if (e->kind == KIND_PINS)
+		return render_finding(e, id, buf, ret_len, ret_heap);
+	snprintf(uid, sizeof(uid), "%" PRId64, id);
+	o = cJSON_CreateObject();
 	if (!o)
 		return NULL;
 	if (fs) {
@@ -386,14 +437,7 @@ static char *render_ocsf(const struct view *e, int64_t id, char *buf, size_t *re
 	     put_str(o, "action", deny ? "Denied" : "Allowed") &&
 	     put_int(o, "disposition_id", deny ? 2 : 1) &&
 	     put_str(o, "disposition", deny ? "Blocked" : "Allowed") &&
-	     put_str(o, "message", e->v[F_MESSAGE]);
-
-	/* metadata: uid is the event's id, the join key with the API's Event. */
-	snprintf(uid, sizeof(uid), "%" PRId64, id);
-	x = ok ? put_obj(o, "metadata") : NULL;
-	ok = x && put_str(x, "version", OCSF_VERSION) && put_str(x, "uid", uid) &&
-	     (y = put_obj(x, "product")) && put_str(y, "name", "osh") &&
-	     put_str(y, "vendor_name", "osh") && put_str(y, "version", OSH_VERSION);
+	     put_str(o, "message", e->v[F_MESSAGE]) && put_metadata(o, uid);
 
 	/* actor.process: who tried. OCSF's user.uid is a string. */
 	x = ok ? put_obj(o, "actor") : NULL;
@@ -841,7 +885,8 @@ int64_t osh_events_add(struct osh_events *ev, const struct osh_event *in)
 	int64_t id = -ENOMEM;
 	int plen;
 
-	if (e.kind < 0 || e.decision < 0)
+	if (e.kind < 0 || e.decision < 0 ||
+	    (e.kind == KIND_PINS) != (e.decision >= DECISION_RESTORED))
 		return -EINVAL;
 	if (e.time_ns == 0) {
 		struct timespec ts;

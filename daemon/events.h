@@ -18,8 +18,8 @@ struct osh_event {
 	int64_t time_ns; /* CLOCK_REALTIME */
 	const char *sandbox;
 	int64_t sandbox_id;   /* store id, 0: not tied to a known sandbox */
-	const char *kind;     /* "egress" | "dns" | "fs" */
-	const char *decision; /* "deny" | "audit" */
+	const char *kind;     /* "egress" | "dns" | "fs" | "pins" (oshd's own finding) */
+	const char *decision; /* "deny" | "audit"; for pins "restored" | "stopped" */
 	int pid;	      /* <= 0: absent */
 	int uid;	      /* < 0: absent */
 	const char *comm, *exe, *operation, *target, *host, *closest, *hint,

@@ -34,6 +34,9 @@
 #define REQUEST_SOURCE "<request>"
 #define UPDATE_SOURCE  "<update>"
 #define DEFAULT_PATH   "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+/* How often the pins are looked at (bpffs has no inotify); also on each API call that names a
+ * sandbox. */
+#define PINS_CHECK_MS 1000
 
 struct mgr_sb {
 	struct mgr_sb *next;
@@ -51,6 +54,15 @@ struct mgr_sb {
 	int64_t rev;
 	char hash[80];
 	unsigned int execs; /* commands started through the API and not yet reaped */
+	/* rev runs in the kernel but the store could not mark it applied yet (full disk): it is
+	 * pending there, which start-up would apply; marked when the store takes it. */
+	bool rev_unconfirmed;
+	/* Pins removed from outside oshd (docs/arch-daemon.md "Faults"): how often, the last
+	 * time and what, and whether the sandbox had to be stopped for it (then sb is NULL). */
+	unsigned int pins_faults;
+	int64_t pins_fault_time;
+	struct osh_strv pins_missing;
+	bool stopped;
 };
 
 struct osh_manager {
@@ -63,6 +75,10 @@ struct osh_manager {
 	pthread_mutex_t ids_lock;
 	struct mgr_sb *list;
 	time_t started;
+	/* The thread that checks the pins every PINS_CHECK_MS (under lock). */
+	pthread_t pins_thread;
+	pthread_cond_t pins_wake;
+	bool pins_thread_on, closing;
 	/* OSHD_FAULT: a crash point for the restart tests ("policy-stored", "policy-flipped"):
 	 * oshd SIGKILLs itself there, so the crash windows are tested, not hoped for. */
 	const char *fault;
@@ -144,6 +160,23 @@ static void answer_sandbox_error(struct osh_answer *a, int r, const struct osh_s
 	answer_sandbox_error_at(a, r, e, NULL);
 }
 
+/* A store write that failed; err is the store's message (may be NULL). A full file system is
+ * its own answer: the operator has something to do, and nothing was changed. */
+static void answer_store_error(struct osh_answer *a, int r, const char *err)
+{
+	const char *why = err ? err : strerror(-r);
+
+	if (r == -ENOSPC) {
+		logf_(LOG_ERR, "%s%s: the store's file system is full; changes are refused",
+		      err ? "" : "store: ", why);
+		osh_answer_error(a, 507, "store-full",
+				 "%s%s (SQLITE_FULL: the store's file system is full); nothing was "
+				 "changed; free space there and retry",
+				 err ? "" : "store: ", why);
+	} else
+		osh_answer_error(a, 500, "internal", "%s%s", err ? "" : "store: ", why);
+}
+
 static void time_rfc3339(int64_t t, char buf[32])
 {
 	struct tm tm;
@@ -204,6 +237,7 @@ static void mgr_sb_free(struct mgr_sb *s)
 		return;
 	osh_policy_free(s->policy);
 	free(s->error);
+	osh_strv_free(&s->pins_missing);
 	free(s->cgroup);
 	free(s->workdir);
 	free(s->name);
@@ -215,7 +249,26 @@ static bool may_see(const struct osh_caller *c, const struct mgr_sb *s)
 	return c->admin || c->uid == s->owner;
 }
 
-/* Finds name for caller c, or fills a 404/403 answer and returns NULL. */
+static void pins_verify(struct osh_manager *m, struct mgr_sb *only);
+static const char *status_of(const struct mgr_sb *s, int *ret_nprocs);
+
+/* Whether s can run commands and take policy changes. */
+static bool sb_usable(const struct mgr_sb *s)
+{
+	return s->sb && !s->stopped;
+}
+
+/* The 409 for a sandbox that is not usable: why, and what still works on it. */
+static void answer_not_usable(struct osh_answer *a, const struct mgr_sb *s, const char *what)
+{
+	int n;
+
+	osh_answer_error(a, 409, "gone", "sandbox '%s' is %s; %s%s%s", s->name, status_of(s, &n),
+			 what, s->error ? ": " : "", s->error ? s->error : "");
+}
+
+/* Finds name for caller c, or fills a 404/403 answer and returns NULL. Its pins are looked at
+ * on the way (pins_verify), so an operation never works on a sandbox that lost them. */
 static struct mgr_sb *lookup(struct osh_manager *m, const struct osh_caller *c, const char *name,
 			     struct osh_answer *a)
 {
@@ -232,6 +285,8 @@ static struct mgr_sb *lookup(struct osh_manager *m, const struct osh_caller *c, 
 				 name, (unsigned)s->owner);
 		return NULL;
 	}
+	if (sb_usable(s))
+		pins_verify(m, s);
 	return s;
 }
 
@@ -240,6 +295,8 @@ static const char *status_of(const struct mgr_sb *s, int *ret_nprocs)
 	int n = 0;
 
 	*ret_nprocs = 0;
+	if (s->stopped)
+		return "stopped";
 	if (!s->sb)
 		return s->error ? "unmanaged" : "gone";
 	n = osh_sandbox_nprocs(s->sb);
@@ -289,6 +346,14 @@ static cJSON *sandbox_json(const struct mgr_sb *s)
 	cJSON_AddItemToObject(o, "report", strv_json(s->sb ? osh_sandbox_report(s->sb) : NULL));
 	if (s->error)
 		cJSON_AddStringToObject(o, "error", s->error);
+	if (s->pins_faults) {
+		cJSON *pf = cJSON_AddObjectToObject(o, "pins_fault");
+
+		cJSON_AddNumberToObject(pf, "count", s->pins_faults);
+		add_time(pf, "time", s->pins_fault_time);
+		cJSON_AddItemToObject(pf, "missing", strv_json(&s->pins_missing));
+		cJSON_AddStringToObject(pf, "outcome", s->stopped ? "stopped" : "restored");
+	}
 	return o;
 }
 
@@ -571,6 +636,185 @@ static uint64_t cgroup_id_of(const char *path)
 	return path && stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
+/* ---- pins removed from outside ------------------------------------------------------------ */
+
+/* The first paths of v, comma-separated, into buf. */
+static void strv_join(const struct osh_strv *v, char *buf, size_t size)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < v->n && off < size; i++) {
+		if (i == 8) {
+			snprintf(buf + off, size - off, ", ... (%zu in all)", v->n);
+			break;
+		}
+		off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? ", " : "", v->v[i]);
+	}
+}
+
+/* The event and the metric of one pins fault (s NULL: the pins every sandbox shares). */
+static void pins_report(struct osh_manager *m, const struct mgr_sb *s, bool restored,
+			const char *msg)
+{
+	logf_(LOG_ERR, "%s", msg);
+	if (m->o.events)
+		osh_events_add(m->o.events,
+			       &(struct osh_event){ .sandbox = s ? s->name : NULL,
+						    .sandbox_id = s ? s->id : 0,
+						    .kind = "pins",
+						    .decision = restored ? "restored" : "stopped",
+						    .uid = -1,
+						    .operation = "pins-removed",
+						    .target = m->bpffs_root,
+						    .message = msg });
+	if (m->o.metrics)
+		osh_metrics_count_pins_fault(m->o.metrics, restored);
+}
+
+static void pins_record(struct mgr_sb *s, const struct osh_strv *missing)
+{
+	s->pins_faults++;
+	s->pins_fault_time = time(NULL);
+	osh_strv_free(&s->pins_missing);
+	(void)osh_strv_extend(&s->pins_missing, missing);
+}
+
+/* Stops s because its pins are gone for good: a process of it would otherwise run on programs
+ * only oshd's descriptors hold, and lose its enforcement with oshd. Kills its processes, then
+ * removes what is left of it in the kernel. If they do not die, s keeps its descriptors
+ * (enforcement goes on) and the next check tries again. Called with m->lock held. */
+static void sandbox_stop(struct osh_manager *m, struct mgr_sb *s, const char *why)
+{
+	struct osh_sandbox_error e = { 0 };
+	char msg[PATH_MAX + 300];
+
+	if (!s->stopped) {
+		s->stopped = true;
+		free(s->error);
+		s->error = strdup(why);
+		osh_store_sandbox_set_status(m->o.store, s->id, OSH_SB_GONE);
+	}
+	if (!s->sb)
+		return;
+	(void)osh_sandbox_signal_all(s->sb, SIGKILL);
+	for (int i = 0; i < 500 && osh_sandbox_nprocs(s->sb) > 0; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
+	if (osh_sandbox_nprocs(s->sb) > 0) {
+		logf_(LOG_ERR, "sandbox %s: its processes survived SIGKILL; trying again", s->name);
+		return;
+	}
+	if (osh_sandbox_destroy(s->sb, &e) < 0) {
+		osh_sandbox_error_format(&e, msg, sizeof(msg));
+		logf_(LOG_ERR, "sandbox %s: stopping: %s", s->name, msg);
+	}
+	s->sb = NULL;
+}
+
+/* Looks at the pins every sandbox shares, then at only's (NULL: every sandbox's): what was
+ * removed from outside is restored from the descriptors oshd holds and reported; a sandbox
+ * whose pins cannot be restored is stopped, and reported. Called with m->lock held. */
+static void pins_verify(struct osh_manager *m, struct mgr_sb *only)
+{
+	struct osh_sandbox_error e = { 0 };
+	struct osh_strv missing = { 0 };
+	char list[512], why[PATH_MAX + 300], msg[PATH_MAX + 1200];
+	int r;
+
+	r = osh_sandbox_pins_check_shared(true, &missing, &e);
+	if (r != 0) {
+		strv_join(&missing, list, sizeof(list));
+		osh_sandbox_error_format(&e, why, sizeof(why));
+		if (r > 0)
+			snprintf(
+			    msg, sizeof(msg),
+			    "bpffs pins every sandbox uses were removed from outside oshd: %s "
+			    "(under %s); restored from the descriptors oshd holds, enforcement "
+			    "did not lapse",
+			    list, m->bpffs_root);
+		else
+			snprintf(
+			    msg, sizeof(msg),
+			    "bpffs pins every sandbox uses were removed from outside oshd: %s "
+			    "(under %s), and cannot be restored (%s); stopping every sandbox, so "
+			    "that none runs unpinned",
+			    list, m->bpffs_root, why);
+		pins_report(m, NULL, r > 0, msg);
+		for (struct mgr_sb *s = m->list; r < 0 && s; s = s->next)
+			if (sb_usable(s)) {
+				pins_record(s, &missing);
+				sandbox_stop(m, s, msg);
+			}
+	}
+	osh_strv_free(&missing);
+	for (struct mgr_sb *s = m->list; s; s = s->next) {
+		if (only && s != only)
+			continue;
+		if (s->stopped) {
+			sandbox_stop(m, s, s->error);
+			continue;
+		}
+		if (!s->sb || (r = osh_sandbox_pins_check(s->sb, true, &missing, &e)) == 0)
+			continue;
+		strv_join(&missing, list, sizeof(list));
+		osh_sandbox_error_format(&e, why, sizeof(why));
+		pins_record(s, &missing);
+		osh_strv_free(&missing);
+		if (r > 0) {
+			snprintf(
+			    msg, sizeof(msg),
+			    "sandbox %s: bpffs pins removed from outside oshd: %s (under %s); "
+			    "restored from the descriptors oshd holds, enforcement did not lapse",
+			    s->name, list, m->bpffs_root);
+			pins_report(m, s, true, msg);
+			continue;
+		}
+		snprintf(
+		    msg, sizeof(msg),
+		    "sandbox %s: bpffs pins removed from outside oshd: %s (under %s), and they "
+		    "cannot be restored (%s); the sandbox is stopped (its processes killed), so "
+		    "that it never runs unpinned",
+		    s->name, list, m->bpffs_root, why);
+		pins_report(m, s, false, msg);
+		sandbox_stop(m, s, msg);
+	}
+}
+
+/* Marks applied the revisions the kernel runs but a full store could not record as applied.
+ * Called with m->lock held. */
+static void revs_confirm(struct osh_manager *m)
+{
+	for (struct mgr_sb *s = m->list; s; s = s->next)
+		if (s->rev_unconfirmed &&
+		    osh_store_revision_applied(m->o.store, s->id, s->rev) == 0) {
+			s->rev_unconfirmed = false;
+			logf_(LOG_NOTICE, "sandbox %s: revision %lld marked applied in the store",
+			      s->name, (long long)s->rev);
+		}
+}
+
+static void *checker_main(void *arg)
+{
+	struct osh_manager *m = arg;
+	struct timespec t;
+
+	pthread_mutex_lock(&m->lock);
+	while (!m->closing) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		t.tv_nsec += (PINS_CHECK_MS % 1000) * 1000000L;
+		t.tv_sec += PINS_CHECK_MS / 1000 + t.tv_nsec / 1000000000L;
+		t.tv_nsec %= 1000000000L;
+		while (!m->closing && pthread_cond_timedwait(&m->pins_wake, &m->lock, &t) == 0)
+			;
+		if (m->closing)
+			break;
+		pins_verify(m, NULL);
+		revs_confirm(m);
+	}
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
 /* ---- operations --------------------------------------------------------------------------- */
 
 static bool owner_is_admin(uid_t uid)
@@ -646,7 +890,7 @@ void osh_manager_sandbox_create(struct osh_manager *m, const struct osh_caller *
 		goto out;
 	}
 	if (r < 0) {
-		osh_answer_error(ret, 500, "internal", "store: %s", err ? err : strerror(-r));
+		answer_store_error(ret, r, err);
 		goto out;
 	}
 	s->id = row.id;
@@ -657,7 +901,13 @@ void osh_manager_sandbox_create(struct osh_manager *m, const struct osh_caller *
 		answer_sandbox_error_at(ret, r, &e, p);
 		goto out;
 	}
-	osh_store_revision_applied(m->o.store, s->id, rev.rev);
+	/* Unconfirmed, the row would be an interrupted creation that start-up removes: undo it
+	 * now instead, while the client can still be told. */
+	r = osh_store_revision_applied(m->o.store, s->id, rev.rev);
+	if (r < 0) {
+		answer_store_error(ret, r, "store: cannot record the new sandbox as created");
+		goto out;
+	}
 	s->rev = rev.rev;
 	s->cgroup = strdup(osh_sandbox_cgroup_path(s->sb));
 	s->cgroup_id = cgroup_id_of(s->cgroup);
@@ -732,7 +982,15 @@ static int remove_sb(struct osh_manager *m, struct mgr_sb *s, struct osh_sandbox
 	s->sb = NULL;
 	if (r < 0 && r != -ENOENT)
 		return r;
-	osh_store_sandbox_delete(m->o.store, s->id);
+	r = osh_store_sandbox_delete(m->o.store, s->id);
+	if (r < 0 && r != -ENOENT) {
+		/* Kernel side gone, record kept (gone) until a delete can drop it. */
+		osh_policy_free(s->policy);
+		s->policy = NULL;
+		return osh_sandbox_error_set(e, -r, "store", s->name,
+					     "its kernel state is removed, but the store cannot "
+					     "drop its record yet");
+	}
 	unlink_sb(m, s);
 	mgr_sb_free(s);
 	return 0;
@@ -748,7 +1006,12 @@ void osh_manager_sandbox_delete(struct osh_manager *m, const struct osh_caller *
 	pthread_mutex_lock(&m->lock);
 	if ((s = lookup(m, c, name, ret))) {
 		r = remove_sb(m, s, &e);
-		if (r < 0) {
+		if (r == -ENOSPC) {
+			char msg[PATH_MAX + 300];
+
+			osh_sandbox_error_format(&e, msg, sizeof(msg));
+			answer_store_error(ret, r, msg);
+		} else if (r < 0) {
 			answer_sandbox_error(ret, r, &e);
 		} else {
 			logf_(LOG_INFO, "sandbox %s deleted by uid %u", name, (unsigned)c->uid);
@@ -783,7 +1046,10 @@ void osh_manager_policy_get(struct osh_manager *m, const struct osh_caller *c, c
 
 	pthread_mutex_lock(&m->lock);
 	if ((s = lookup(m, c, name, ret))) {
-		e = osh_store_revision_get(m->o.store, s->id, rev, &r);
+		/* The revision in force is what oshd knows, also while the store could not mark
+		 * it applied yet. */
+		e = osh_store_revision_get(m->o.store, s->id, rev == 0 && s->rev > 0 ? s->rev : rev,
+					   &r);
 		if (e == -ENOENT) {
 			osh_answer_error(ret, 404, "not-found", "sandbox '%s' has no revision %lld",
 					 name, rev);
@@ -847,11 +1113,8 @@ static void policy_apply(struct osh_manager *m, const struct osh_caller *c, stru
 	double t0 = now_seconds();
 	int r;
 
-	if (!s->sb) {
-		osh_answer_error(ret, 409, "gone",
-				 "sandbox '%s' is %s; only get and delete work on it%s%s", s->name,
-				 s->error ? "not managed" : "gone", s->error ? ": " : "",
-				 s->error ? s->error : "");
+	if (!sb_usable(s)) {
+		answer_not_usable(ret, s, "only get and delete work on it");
 		goto out;
 	}
 	if (osh_policy_diff(s->policy, p, &d) < 0)
@@ -874,7 +1137,7 @@ static void policy_apply(struct osh_manager *m, const struct osh_caller *c, stru
 	if (!strcmp(hash, s->hash)) {
 		struct osh_store_revision cur = { 0 };
 
-		if (osh_store_revision_get(m->o.store, s->id, 0, &cur) < 0) {
+		if (osh_store_revision_get(m->o.store, s->id, s->rev, &cur) < 0) {
 			osh_answer_error(ret, 500, "internal", "store: reading revision %lld",
 					 (long long)s->rev);
 			goto out;
@@ -889,6 +1152,15 @@ static void policy_apply(struct osh_manager *m, const struct osh_caller *c, stru
 		goto out;
 	if (osh_policy_dump(p, OSH_POLICY_FORMAT_YAML, &canon) < 0)
 		goto oom;
+	/* The store must know that the revision in force is applied before it takes the next. */
+	if (s->rev_unconfirmed) {
+		r = osh_store_revision_applied(m->o.store, s->id, s->rev);
+		if (r < 0) {
+			answer_store_error(ret, r, "store: cannot record the revision in force");
+			goto out;
+		}
+		s->rev_unconfirmed = false;
+	}
 	rev = (struct osh_store_revision){ .sandbox_id = s->id,
 					   .hash = hash,
 					   .policy = canon,
@@ -896,7 +1168,7 @@ static void policy_apply(struct osh_manager *m, const struct osh_caller *c, stru
 					   .reason = reason ? (char *)reason : "" };
 	r = osh_store_revision_add(m->o.store, &rev, &err);
 	if (r < 0) {
-		osh_answer_error(ret, 500, "internal", "store: %s", err ? err : strerror(-r));
+		answer_store_error(ret, r, err);
 		goto out;
 	}
 	fault_point(m, "policy-stored");
@@ -908,7 +1180,15 @@ static void policy_apply(struct osh_manager *m, const struct osh_caller *c, stru
 		goto out;
 	}
 	fault_point(m, "policy-flipped");
-	osh_store_revision_applied(m->o.store, s->id, rev.rev);
+	/* Stored, and in force: if the store cannot mark it applied now (full), it stays pending
+	 * there, which start-up would apply; it is marked as soon as the store takes it. */
+	if (osh_store_revision_applied(m->o.store, s->id, rev.rev) < 0) {
+		s->rev_unconfirmed = true;
+		logf_(LOG_WARNING,
+		      "sandbox %s: revision %lld is in force but the store cannot mark it "
+		      "applied yet; it will when it can",
+		      s->name, (long long)rev.rev);
+	}
 	osh_policy_free(s->policy);
 	s->policy = p;
 	p = NULL;
@@ -1061,9 +1341,8 @@ void osh_manager_exec_check(struct osh_manager *m, const struct osh_caller *c, c
 
 	pthread_mutex_lock(&m->lock);
 	ret->status = 0;
-	if ((s = lookup(m, c, name, ret)) && !s->sb)
-		osh_answer_error(ret, 409, "gone", "sandbox '%s' is %s; nothing can run in it",
-				 name, s->error ? "not managed" : "gone");
+	if ((s = lookup(m, c, name, ret)) && !sb_usable(s))
+		answer_not_usable(ret, s, "nothing can run in it");
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -1084,10 +1363,13 @@ int osh_manager_exec_start(struct osh_manager *m, const struct osh_caller *c, co
 	if (!x)
 		return -ENOMEM;
 	pthread_mutex_lock(&m->lock);
-	if (!(s = lookup(m, c, name, &a)) || !s->sb) {
-		cJSON *msg = cJSON_GetObjectItemCaseSensitive(
-		    cJSON_GetObjectItemCaseSensitive(a.body, "error"), "message");
+	if (!(s = lookup(m, c, name, &a)) || !sb_usable(s)) {
+		cJSON *msg;
 
+		if (s)
+			answer_not_usable(&a, s, "nothing can run in it");
+		msg = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(a.body, "error"), "message");
 		*ret_err = strdup(cJSON_IsString(msg) ? msg->valuestring : "sandbox is gone");
 		cJSON_Delete(a.body);
 		pthread_mutex_unlock(&m->lock);
@@ -1237,8 +1519,8 @@ static void adopt_one(struct osh_manager *m, const struct osh_store_sandbox *row
 		s = NULL;
 		goto out;
 	}
-	if (row->pending_rev)
-		osh_store_revision_applied(m->o.store, s->id, row->pending_rev);
+	if (row->pending_rev && osh_store_revision_applied(m->o.store, s->id, row->pending_rev) < 0)
+		s->rev_unconfirmed = true;
 	s->rev = want;
 	snprintf(s->hash, sizeof(s->hash), "%s", rev.hash);
 	free(s->cgroup);
@@ -1273,6 +1555,14 @@ int osh_manager_open(const struct osh_manager_opts *o, struct osh_manager **ret,
 	m->fault = getenv("OSHD_FAULT");
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_mutex_init(&m->ids_lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&m->pins_wake, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	r = osh_store_sandbox_list(o->store, &rows, &n);
 	if (r < 0) {
 		if (asprintf(ret_err, "store: listing sandboxes: %s", strerror(-r)) < 0)
@@ -1296,6 +1586,14 @@ int osh_manager_open(const struct osh_manager_opts *o, struct osh_manager **ret,
 	}
 	pthread_mutex_unlock(&m->lock);
 	free(rows);
+	r = -pthread_create(&m->pins_thread, NULL, checker_main, m);
+	if (r < 0) {
+		if (asprintf(ret_err, "starting the pins checker: %s", strerror(-r)) < 0)
+			*ret_err = NULL;
+		osh_manager_close(m);
+		return r;
+	}
+	m->pins_thread_on = true;
 	*ret = m;
 	return 0;
 }
@@ -1307,6 +1605,12 @@ void osh_manager_close(struct osh_manager *m)
 	if (!m)
 		return;
 	pthread_mutex_lock(&m->lock);
+	m->closing = true;
+	pthread_cond_signal(&m->pins_wake);
+	pthread_mutex_unlock(&m->lock);
+	if (m->pins_thread_on)
+		pthread_join(m->pins_thread, NULL);
+	pthread_mutex_lock(&m->lock);
 	while ((s = m->list)) {
 		unlink_sb(m, s);
 		/* Enforcement stays: programs, maps and links are pinned; the processes run on. */
@@ -1314,6 +1618,7 @@ void osh_manager_close(struct osh_manager *m)
 		mgr_sb_free(s);
 	}
 	pthread_mutex_unlock(&m->lock);
+	pthread_cond_destroy(&m->pins_wake);
 	pthread_mutex_destroy(&m->ids_lock);
 	pthread_mutex_destroy(&m->lock);
 	free(m->bpffs_root);

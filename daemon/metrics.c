@@ -19,6 +19,7 @@
 
 struct osh_metrics {
 	_Atomic uint64_t requests[CODE_MAX - CODE_MIN + 1];
+	_Atomic uint64_t pins_restored, pins_stopped;
 
 	pthread_mutex_t lock; /* the reload members */
 	double reload_window[OSH_METRICS_RELOAD_WINDOW];
@@ -35,6 +36,8 @@ int osh_metrics_new(struct osh_metrics **ret)
 		return -ENOMEM;
 	for (size_t i = 0; i < sizeof(m->requests) / sizeof(m->requests[0]); i++)
 		atomic_init(&m->requests[i], 0);
+	atomic_init(&m->pins_restored, 0);
+	atomic_init(&m->pins_stopped, 0);
 	pthread_mutex_init(&m->lock, NULL);
 	*ret = m;
 	return 0;
@@ -65,6 +68,13 @@ void osh_metrics_observe_reload(struct osh_metrics *m, double seconds)
 	m->reload_count++;
 	m->reload_sum += seconds;
 	pthread_mutex_unlock(&m->lock);
+}
+
+void osh_metrics_count_pins_fault(struct osh_metrics *m, bool restored)
+{
+	if (m)
+		atomic_fetch_add_explicit(restored ? &m->pins_restored : &m->pins_stopped, 1,
+					  memory_order_relaxed);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -174,6 +184,15 @@ int osh_metrics_render(struct osh_metrics *m, const struct osh_events_stats *es,
 		if (v)
 			fprintf(f, "osh_api_requests_total{code=\"%u\"} %" PRIu64 "\n", c, v);
 	}
+
+	header(f, "osh_pins_faults_total", "counter",
+	       "bpffs pins found removed from outside oshd, by what oshd did: restored them, or "
+	       "stopped the sandbox because they could not be.");
+	fprintf(f,
+		"osh_pins_faults_total{outcome=\"restored\"} %" PRIu64 "\n"
+		"osh_pins_faults_total{outcome=\"stopped\"} %" PRIu64 "\n",
+		m ? atomic_load_explicit(&m->pins_restored, memory_order_relaxed) : 0,
+		m ? atomic_load_explicit(&m->pins_stopped, memory_order_relaxed) : 0);
 
 	if (ferror(f)) {
 		fclose(f);

@@ -151,6 +151,10 @@ struct osh_egress {
 	struct bpf_link *tp_links[N_TRACEPOINTS];
 	char *root; /* bpffs root, NULL: private to this process */
 	int root_fd;
+	/* With a root: the tracepoint links (from their pins; owned) and the version record, so
+	 * that pins removed from outside can be restored (osh_egress_pins_check). */
+	int tp_link_fd[N_TRACEPOINTS];
+	struct osh_bpf_pin_version ver;
 	struct ring_buffer *rb;
 	bool unix_hooks; /* the kernel has the cgroup unix hooks (Linux 6.7+) */
 	osh_egress_event_fn cb;
@@ -298,6 +302,40 @@ static int egress_reuse(struct osh_egress *eg, unsigned int sandbox_level, int e
 	return 0;
 }
 
+/* The tracepoints' names, for attaching a program whose link pin is missing. */
+static const char *const tp_names[N_TRACEPOINTS] = {
+	"sched_process_fork",
+	"sched_process_exec",
+	"sched_process_exit",
+};
+
+/* Takes a descriptor of each pinned tracepoint link, attaching (and pinning) again a program
+ * whose link pin is missing (removed while no process held it: it stopped then). */
+static int egress_links_hold(struct osh_egress *eg, unsigned int sandbox_level, int egress_dir)
+{
+	eg->ver = version_of_build(sandbox_level);
+	for (int i = 0; i < N_TRACEPOINTS; i++) {
+		char name[64];
+		int fd, r;
+
+		snprintf(name, sizeof(name), LINK_PREFIX "%s", prog_info[i].name);
+		fd = osh_bpf_pin_get(egress_dir, name);
+		if (fd == -ENOENT) {
+			fd = bpf_raw_tracepoint_open(tp_names[i], eg->prog_fd[i]);
+			if (fd < 0)
+				return -errno;
+			if ((r = osh_bpf_pin_put(egress_dir, name, fd)) < 0) {
+				close(fd);
+				return r;
+			}
+		}
+		if (fd < 0)
+			return fd;
+		eg->tp_link_fd[i] = fd;
+	}
+	return 0;
+}
+
 static int egress_open_pinned(struct osh_egress *eg, unsigned int sandbox_level, const char *root)
 {
 	int dir = -1, r;
@@ -336,6 +374,8 @@ static int egress_open_pinned(struct osh_egress *eg, unsigned int sandbox_level,
 	if (r < 0)
 		(void)osh_bpf_pin_dir_remove(eg->root_fd, PIN_EGRESS);
 out:
+	if (r == 0 && dir >= 0)
+		r = egress_links_hold(eg, sandbox_level, dir);
 	if (dir >= 0)
 		close(dir);
 	flock(eg->root_fd, LOCK_UN);
@@ -354,6 +394,8 @@ int osh_egress_open(unsigned int sandbox_level, const char *bpffs_root, struct o
 		eg->map_fd[i] = -1;
 	for (int i = 0; i < N_PROGS; i++)
 		eg->prog_fd[i] = -1;
+	for (int i = 0; i < N_TRACEPOINTS; i++)
+		eg->tp_link_fd[i] = -1;
 	if (bpffs_root) {
 		eg->root = strdup(bpffs_root);
 		r = eg->root ? egress_open_pinned(eg, sandbox_level, bpffs_root) : -ENOMEM;
@@ -382,8 +424,11 @@ void osh_egress_free(struct osh_egress *eg)
 		osh_egress_sandbox_release(eg->sandboxes);
 	ring_buffer__free(eg->rb);
 	/* Pinned tracepoint links stay attached through their pins. */
-	for (int i = 0; i < N_TRACEPOINTS; i++)
+	for (int i = 0; i < N_TRACEPOINTS; i++) {
 		bpf_link__destroy(eg->tp_links[i]);
+		if (eg->tp_link_fd[i] >= 0)
+			close(eg->tp_link_fd[i]);
+	}
 	for (int i = 0; i < N_MAPS; i++)
 		if (eg->map_fd[i] >= 0)
 			close(eg->map_fd[i]);
@@ -709,6 +754,22 @@ out:
 	return r;
 }
 
+/* Takes a descriptor of each link pinned by an earlier process, so that the links stay
+ * attached while this one lives even if their pins are removed (and can be pinned again). */
+static int sb_links_hold(struct osh_egress_sb *sb, int dir)
+{
+	for (int i = 0; i < N_CGROUP_PROGS; i++) {
+		char name[64];
+
+		if (sb->link_fd[i] >= 0 || sb->eg->prog_fd[P_CONNECT4 + i] < 0)
+			continue;
+		link_name(i, name, sizeof(name));
+		if ((sb->link_fd[i] = osh_bpf_pin_get(dir, name)) < 0)
+			return sb->link_fd[i];
+	}
+	return 0;
+}
+
 int osh_egress_sandbox_adopt(struct osh_egress *eg, const char *name, int cgroup_fd,
 			     uint64_t cgroup_id, struct osh_egress_sb **ret)
 {
@@ -741,7 +802,7 @@ int osh_egress_sandbox_adopt(struct osh_egress *eg, const char *name, int cgroup
 	if ((r = sb_state_load(sb)) < 0)
 		goto fail;
 	/* A link pin missing (creation interrupted) is attached again. */
-	if ((r = sb_attach(sb, dir)) < 0)
+	if ((r = sb_attach(sb, dir)) < 0 || (r = sb_links_hold(sb, dir)) < 0)
 		goto fail;
 	close(dir);
 	*ret = sb;
@@ -826,6 +887,88 @@ out:
 		if (map_fd[i] >= 0)
 			close(map_fd[i]);
 	return r;
+}
+
+/* ---- pins removed from outside ---------------------------------------------------------- */
+
+int osh_egress_pins_check(struct osh_egress *eg, struct osh_bpf_pin_check *c)
+{
+	int dir = -1, sbx = -1, r;
+	bool quiet;
+
+	if (!eg->root)
+		return 0;
+	/* Without repair a vanished root stays the (empty) directory held: what it held is
+	 * then noted as missing below. */
+	if (osh_bpf_pin_check_path(c, eg->root, NULL, &eg->root_fd) < 0)
+		return c->err;
+	flock(eg->root_fd, LOCK_EX);
+	r = osh_bpf_pin_check_dir(c, eg->root_fd, "", PIN_EGRESS, &dir);
+	if (dir >= 0) {
+		char name[64];
+
+		quiet = r == 1;
+		for (int i = 0; i < N_MAPS; i++)
+			osh_bpf_pin_check_fd(c, dir, PIN_EGRESS, map_names[i], eg->map_fd[i],
+					     quiet);
+		for (int i = 0; i < N_PROGS; i++)
+			if (eg->prog_fd[i] >= 0)
+				osh_bpf_pin_check_fd(c, dir, PIN_EGRESS, prog_info[i].name,
+						     eg->prog_fd[i], quiet);
+		for (int i = 0; i < N_TRACEPOINTS; i++) {
+			snprintf(name, sizeof(name), LINK_PREFIX "%s", prog_info[i].name);
+			osh_bpf_pin_check_fd(c, dir, PIN_EGRESS, name, eg->tp_link_fd[i], quiet);
+		}
+		/* Last, and only over a complete directory: a version says "usable". */
+		if (!c->err)
+			osh_bpf_pin_check_version(c, dir, PIN_EGRESS, &eg->ver, quiet);
+		close(dir);
+	}
+	(void)osh_bpf_pin_check_dir(c, eg->root_fd, "", PIN_SBX, &sbx);
+	if (sbx >= 0)
+		close(sbx);
+	flock(eg->root_fd, LOCK_UN);
+	return c->err;
+}
+
+int osh_egress_sandbox_pins_check(struct osh_egress_sb *sb, struct osh_bpf_pin_check *c)
+{
+	const char *name;
+	char prefix[NAME_MAX + 16];
+	int sbx, dir = -1, r;
+	bool quiet;
+
+	if (!sb->pin_dir)
+		return 0;
+	name = strrchr(sb->pin_dir, '/') + 1;
+	snprintf(prefix, sizeof(prefix), PIN_SBX "/%s", name);
+	sbx = openat(sb->eg->root_fd, PIN_SBX, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sbx < 0) {
+		/* osh_egress_pins_check noted (or could not restore) the directory. */
+		if (!c->err && c->repair) {
+			c->err = -errno;
+			snprintf(c->failed, sizeof(c->failed), PIN_SBX ": %s", strerror(errno));
+		}
+		return c->err;
+	}
+	r = osh_bpf_pin_check_dir(c, sbx, PIN_SBX, name, &dir);
+	close(sbx);
+	if (dir < 0)
+		return c->err;
+	quiet = r == 1;
+	osh_bpf_pin_check_u64(c, dir, prefix, PIN_STATE, sb->id, quiet);
+	osh_bpf_pin_check_fd(c, dir, prefix, PIN_BINS, sb->bins_fd, quiet);
+	osh_bpf_pin_check_fd(c, dir, prefix, PIN_NAMED, sb->named_fd, quiet);
+	for (int i = 0; i < N_CGROUP_PROGS; i++) {
+		char link[64];
+
+		if (sb->eg->prog_fd[P_CONNECT4 + i] < 0)
+			continue;
+		link_name(i, link, sizeof(link));
+		osh_bpf_pin_check_fd(c, dir, prefix, link, sb->link_fd[i], quiet);
+	}
+	close(dir);
+	return c->err;
 }
 
 struct osh_egress_sb *osh_egress_sandbox_find(struct osh_egress *eg, uint64_t sandbox_id)

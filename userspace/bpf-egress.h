@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "binid.h"
+#include "bpf-pin.h"
 #include "bpf/egress.h"
 #include "policy.h"
 #include "strv.h"
@@ -67,6 +68,14 @@ void osh_egress_sandbox_release(struct osh_egress_sb *sb);
  * without a loaded object (the daemon cleaning up a sandbox whose cgroup is gone). 0 also when
  * nothing was pinned. */
 int osh_egress_purge(const char *bpffs_root, const char *name);
+
+/* Pins removed from outside (bpf-pin.h, struct osh_bpf_pin_check): the root, egress/ with the
+ * maps, programs, tracepoint links and version eg holds, and sandboxes/. Returns c->err (0 also
+ * without a root). */
+int osh_egress_pins_check(struct osh_egress *eg, struct osh_bpf_pin_check *c);
+/* The same for one sandbox's sandboxes/<name>/: its state record, bit allocation,
+ * DNS-installed addresses and cgroup links (osh_egress_pins_check first: it makes sandboxes/). */
+int osh_egress_sandbox_pins_check(struct osh_egress_sb *sb, struct osh_bpf_pin_check *c);
 
 /* Makes img the sandbox's policy: resolves its binaries to {dev, ino} (warnings, e.g. a binary
  * that does not exist, are appended to warnings when it is not NULL), builds a new generation in

@@ -58,6 +58,14 @@ struct osh_bpf_fs {
 	int stats_fd; /* the object's .bss: struct fs__bss */
 	char *root;   /* bpffs root, NULL: private to the process */
 	int fs_dir;   /* <root>/fs */
+	/* With a root: each program and its link, from their pins (owned), and the version record,
+	 * so that pins removed from outside can be restored (osh_bpf_fs_pins_check). */
+	struct {
+		char name[64];
+		int prog_fd, link_fd;
+	} held[MAX_PROGRAMS];
+	size_t n_held;
+	struct osh_bpf_pin_version ver;
 	struct ring_buffer *rb;
 	/* Guards the receivers: the event thread holds it while it calls one. */
 	pthread_mutex_t lock;
@@ -231,6 +239,15 @@ static struct osh_bpf_pin_version version_of_build(unsigned int sandbox_level)
 	return osh_bpf_pin_version_of(elf, sz, sandbox_level, PIN_LAYOUT);
 }
 
+/* The programs are the pins of fs/ that are neither maps, links, the version nor a
+ * directory. */
+static bool is_program_pin(const char *name)
+{
+	return name[0] != '.' && strncmp(name, LINK_PREFIX, strlen(LINK_PREFIX)) &&
+	       strcmp(name, PIN_RULES) && strcmp(name, PIN_EVENTS) && strcmp(name, PIN_STATS) &&
+	       strcmp(name, PIN_SBX) && strcmp(name, OSH_BPF_PIN_VERSION);
+}
+
 /* Takes maps from an existing <root>/fs/ made by this same build; attaches again a program
  * whose link pin is missing (removed by hand: it stopped enforcing then). */
 static int fs_reuse(struct osh_bpf_fs *fs, int fs_dir)
@@ -249,16 +266,11 @@ static int fs_reuse(struct osh_bpf_fs *fs, int fs_dir)
 	if (r < 0 || !(d = fdopendir(r)))
 		return r < 0 ? r : -errno;
 	r = 0;
-	/* The programs are the pins that are neither maps, links, the version nor a directory. */
 	while (r == 0 && (de = readdir(d))) {
 		char link[NAME_MAX + 8];
 		int prog, lfd;
 
-		if (de->d_name[0] == '.' ||
-		    !strncmp(de->d_name, LINK_PREFIX, strlen(LINK_PREFIX)) ||
-		    !strcmp(de->d_name, PIN_RULES) || !strcmp(de->d_name, PIN_EVENTS) ||
-		    !strcmp(de->d_name, PIN_STATS) || !strcmp(de->d_name, PIN_SBX) ||
-		    !strcmp(de->d_name, OSH_BPF_PIN_VERSION))
+		if (!is_program_pin(de->d_name))
 			continue;
 		snprintf(link, sizeof(link), LINK_PREFIX "%s", de->d_name);
 		if (faccessat(fs_dir, link, F_OK, 0) == 0)
@@ -273,6 +285,42 @@ static int fs_reuse(struct osh_bpf_fs *fs, int fs_dir)
 		if (lfd >= 0)
 			close(lfd);
 		close(prog);
+	}
+	closedir(d);
+	return r;
+}
+
+/* Takes a descriptor of every pinned program and its link (all attached by now), so that they
+ * stay while this process lives even if their pins are removed, and can be pinned again. */
+static int fs_hold(struct osh_bpf_fs *fs, int fs_dir)
+{
+	struct dirent *de;
+	DIR *d;
+	int r = dup_fd(fs_dir);
+
+	if (r < 0 || !(d = fdopendir(r)))
+		return r < 0 ? r : -errno;
+	/* A dup shares the offset, which fs_reuse's walk of the same directory left at its end. */
+	rewinddir(d);
+	r = 0;
+	while (r == 0 && (de = readdir(d))) {
+		char link[NAME_MAX + 8];
+		__typeof__(fs->held[0]) *h = &fs->held[fs->n_held];
+		size_t len = strlen(de->d_name);
+
+		if (!is_program_pin(de->d_name))
+			continue;
+		if (fs->n_held == MAX_PROGRAMS || len >= sizeof(h->name)) {
+			r = -E2BIG;
+			break;
+		}
+		memcpy(h->name, de->d_name, len + 1);
+		snprintf(link, sizeof(link), LINK_PREFIX "%s", de->d_name);
+		h->prog_fd = osh_bpf_pin_get(fs_dir, de->d_name);
+		h->link_fd = h->prog_fd < 0 ? -1 : osh_bpf_pin_get(fs_dir, link);
+		fs->n_held++;
+		if (h->prog_fd < 0 || h->link_fd < 0)
+			r = h->prog_fd < 0 ? h->prog_fd : h->link_fd;
 	}
 	closedir(d);
 	return r;
@@ -307,6 +355,7 @@ static int fs_open_pinned(struct osh_bpf_fs *fs, unsigned int sandbox_level, cha
 	struct osh_bpf_pin_version want = version_of_build(sandbox_level);
 	int root_fd, r;
 
+	fs->ver = want;
 	if (mkdir(fs->root, 0700) < 0 && errno != EEXIST)
 		return set_reason(ret_reason, -errno, fs->root);
 	root_fd = open(fs->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -325,7 +374,8 @@ static int fs_open_pinned(struct osh_bpf_fs *fs, unsigned int sandbox_level, cha
 		    asprintf(ret_reason, "%s/" PIN_FS ": pinned by another build of osh",
 			     fs->root) < 0)
 			*ret_reason = NULL;
-		else if (r == 0 && (r = fs_reuse(fs, fs->fs_dir)) < 0)
+		else if (r == 0 &&
+			 ((r = fs_reuse(fs, fs->fs_dir)) < 0 || (r = fs_hold(fs, fs->fs_dir)) < 0))
 			set_reason(ret_reason, r, "adopting the pinned BPF LSM programs");
 		else if (r < 0)
 			set_reason(ret_reason, r, "reading the pinned BPF LSM version");
@@ -350,6 +400,8 @@ static int fs_open_pinned(struct osh_bpf_fs *fs, unsigned int sandbox_level, cha
 	r = fs_load(fs, sandbox_level, fs->fs_dir, ret_reason);
 	if (r == 0)
 		r = osh_bpf_pin_version_put(fs->fs_dir, &want);
+	if (r == 0)
+		r = fs_hold(fs, fs->fs_dir);
 	if (r < 0) {
 		/* The links held here still detach when fs is freed. */
 		(void)fs_dir_remove(root_fd);
@@ -416,6 +468,12 @@ void osh_bpf_fs_free(struct osh_bpf_fs *fs)
 	 * attached through their pins. */
 	for (size_t i = 0; i < MAX_PROGRAMS; i++)
 		bpf_link__destroy(fs->links[i]);
+	for (size_t i = 0; i < fs->n_held; i++) {
+		if (fs->held[i].prog_fd >= 0)
+			close(fs->held[i].prog_fd);
+		if (fs->held[i].link_fd >= 0)
+			close(fs->held[i].link_fd);
+	}
 	if (fs->rules_fd >= 0)
 		close(fs->rules_fd);
 	if (fs->events_fd >= 0)
@@ -752,6 +810,68 @@ int osh_bpf_fs_purge(const char *bpffs_root, const char *name)
 		close(rules);
 	close(dir);
 	return r;
+}
+
+int osh_bpf_fs_pins_check(struct osh_bpf_fs *fs, struct osh_bpf_pin_check *c)
+{
+	char path[PATH_MAX];
+	int root_fd = -1, sbx = -1, r;
+	bool quiet;
+
+	if (!fs->root)
+		return 0;
+	/* The root (not noted: the egress loader's check names what was in it). */
+	if (osh_bpf_pin_check_path(c, fs->root, NULL, &root_fd) < 0 || root_fd < 0)
+		return c->err;
+	flock(root_fd, LOCK_EX);
+	snprintf(path, sizeof(path), "%s/" PIN_FS, fs->root);
+	r = osh_bpf_pin_check_path(c, path, PIN_FS, &fs->fs_dir);
+	if (r < 0 || (r == 1 && !c->repair))
+		goto out;
+	quiet = r == 1;
+	osh_bpf_pin_check_fd(c, fs->fs_dir, PIN_FS, PIN_RULES, fs->rules_fd, quiet);
+	osh_bpf_pin_check_fd(c, fs->fs_dir, PIN_FS, PIN_EVENTS, fs->events_fd, quiet);
+	osh_bpf_pin_check_fd(c, fs->fs_dir, PIN_FS, PIN_STATS, fs->stats_fd, quiet);
+	for (size_t i = 0; i < fs->n_held; i++) {
+		char link[NAME_MAX + 8];
+
+		snprintf(link, sizeof(link), LINK_PREFIX "%s", fs->held[i].name);
+		osh_bpf_pin_check_fd(c, fs->fs_dir, PIN_FS, fs->held[i].name, fs->held[i].prog_fd,
+				     quiet);
+		osh_bpf_pin_check_fd(c, fs->fs_dir, PIN_FS, link, fs->held[i].link_fd, quiet);
+	}
+	(void)osh_bpf_pin_check_dir(c, fs->fs_dir, PIN_FS, PIN_SBX, &sbx);
+	if (sbx >= 0)
+		close(sbx);
+	/* Last, and only over a complete directory: a version says "usable". */
+	if (!c->err)
+		osh_bpf_pin_check_version(c, fs->fs_dir, PIN_FS, &fs->ver, quiet);
+out:
+	flock(root_fd, LOCK_UN);
+	close(root_fd);
+	return c->err;
+}
+
+int osh_bpf_fs_sandbox_pins_check(struct osh_bpf_fs *fs, const char *name, uint64_t sandbox,
+				  struct osh_bpf_pin_check *c)
+{
+	int sbx;
+
+	if (!fs->root || !name || osh_cgroup_name_check(name) < 0)
+		return 0;
+	sbx = openat(fs->fs_dir, PIN_SBX, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sbx < 0) {
+		/* osh_bpf_fs_pins_check noted (or could not restore) the directory. */
+		if (!c->err && c->repair) {
+			c->err = -errno;
+			snprintf(c->failed, sizeof(c->failed), PIN_FS "/" PIN_SBX ": %s",
+				 strerror(errno));
+		}
+		return c->err;
+	}
+	osh_bpf_pin_check_u64(c, sbx, PIN_FS "/" PIN_SBX, name, sandbox, false);
+	close(sbx);
+	return c->err;
 }
 
 int osh_bpf_fs_unpin_if_unused(struct osh_bpf_fs *fs)

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bpf-pin.h"
 #include "bpf/fs.h"
 #include "sandbox-error.h"
 #include "strv.h"
@@ -64,6 +65,14 @@ int osh_bpf_fs_pinned(const char *bpffs_root, const char *name);
 /* Drops the rules and the record of name under bpffs_root without a loaded object (any build's
  * pins). 0 also when nothing was recorded. */
 int osh_bpf_fs_purge(const char *bpffs_root, const char *name);
+
+/* Pins removed from outside (bpf-pin.h, struct osh_bpf_pin_check): <root>/fs/ with the maps,
+ * programs, links and version fs holds, and fs/sandboxes/. Returns c->err (0 also without a
+ * root). */
+int osh_bpf_fs_pins_check(struct osh_bpf_fs *fs, struct osh_bpf_pin_check *c);
+/* The same for the record of sandbox name (cgroup id sandbox), after osh_bpf_fs_pins_check. */
+int osh_bpf_fs_sandbox_pins_check(struct osh_bpf_fs *fs, const char *name, uint64_t sandbox,
+				  struct osh_bpf_pin_check *c);
 
 /* Installs the rule set of one sandbox, replacing any earlier one in a single map update: an
  * access sees the old set or the new one, never a mix. A path that cannot be resolved is

@@ -854,6 +854,18 @@ void osh_sandbox_net_release(struct osh_sandbox_net *net)
 	net_free(net, false);
 }
 
+int osh_sandbox_net_pins_check(struct osh_sandbox_net *net, struct osh_bpf_pin_check *c)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&G.lock);
+	if (G.eg)
+		r = net ? osh_egress_sandbox_pins_check(net->esb, c)
+			: osh_egress_pins_check(G.eg, c);
+	pthread_mutex_unlock(&G.lock);
+	return r;
+}
+
 int osh_sandbox_net_events_dropped(uint64_t *ret_dropped)
 {
 	int r = 0;

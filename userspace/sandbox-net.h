@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "bpf-pin.h"
 #include "policy.h"
 #include "sandbox-error.h"
 #include "strv.h"
@@ -98,6 +99,11 @@ void osh_sandbox_net_free(struct osh_sandbox_net *net);
  * state and pins in place, so enforcement goes on. Without a bpffs root the same as
  * osh_sandbox_net_free. Accepts NULL. */
 void osh_sandbox_net_release(struct osh_sandbox_net *net);
+
+/* Pins removed from outside (bpf-pin.h): net NULL checks the process's shared egress pins,
+ * otherwise the sandbox's own (osh_egress_pins_check, osh_egress_sandbox_pins_check). Returns
+ * c->err; 0 when nothing is loaded. */
+int osh_sandbox_net_pins_check(struct osh_sandbox_net *net, struct osh_bpf_pin_check *c);
 
 /* Events the kernel's egress ring buffer could not take (it was full), summed over CPUs, since
  * the programs were loaded (or the pinned ones were created). 0 when nothing is loaded. */

@@ -908,6 +908,47 @@ int osh_sandbox_destroy(struct osh_sandbox *sb, struct osh_sandbox_error *e)
 	return r;
 }
 
+/* The outcome of a pin check, as osh_sandbox_pins_check returns it. */
+static int pins_result(const struct osh_bpf_pin_check *c, const char *root,
+		       struct osh_sandbox_error *e)
+{
+	if (c->err)
+		return osh_sandbox_error_set(e, c->err, "pins", root, "cannot restore %s",
+					     c->failed);
+	return (int)c->found;
+}
+
+int osh_sandbox_pins_check_shared(bool repair, struct osh_strv *missing,
+				  struct osh_sandbox_error *e)
+{
+	struct osh_bpf_pin_check c = { .repair = repair, .missing = missing };
+	const char *root = NULL;
+
+	/* egress/ first: it makes the root again when it is gone. */
+	(void)osh_sandbox_net_pins_check(NULL, &c);
+	pthread_mutex_lock(&FS.lock);
+	if (FS.refs) {
+		root = osh_bpf_fs_root(FS.fs);
+		(void)osh_bpf_fs_pins_check(FS.fs, &c);
+	}
+	pthread_mutex_unlock(&FS.lock);
+	return pins_result(&c, root, e);
+}
+
+int osh_sandbox_pins_check(struct osh_sandbox *sb, bool repair, struct osh_strv *missing,
+			   struct osh_sandbox_error *e)
+{
+	struct osh_bpf_pin_check c = { .repair = repair, .missing = missing };
+
+	if (!sb->bpffs_root)
+		return 0;
+	if (sb->net)
+		(void)osh_sandbox_net_pins_check(sb->net, &c);
+	if (sb->bpf_fs && sb->bpf_fs_added)
+		(void)osh_bpf_fs_sandbox_pins_check(sb->bpf_fs, sb->name, sb->bpf_fs_id, &c);
+	return pins_result(&c, sb->bpffs_root, e);
+}
+
 const char *osh_sandbox_name(const struct osh_sandbox *sb)
 {
 	return sb->name;

@@ -164,6 +164,22 @@ int osh_sandbox_programs_hold(const char *bpffs_root, bool bpf_lsm, struct osh_s
 			      struct osh_sandbox_error *e);
 void osh_sandbox_programs_unhold(void);
 
+/* Pins removed from outside the process (an admin's `rm -r` under the bpffs root; bpffs has no
+ * inotify, so the daemon calls these periodically). The process holds a descriptor of every
+ * pinned map, program and link, so enforcement goes on while it lives; the pins are what keeps
+ * it after. _shared looks at the pins every sandbox of the process uses (the root, egress/,
+ * sandboxes/, fs/), osh_sandbox_pins_check at sb's own (sandboxes/<name>/,
+ * fs/sandboxes/<name>; call _shared first, it makes the directories). Each returns the number of
+ * pins and directories found missing (>= 0; with repair, every one was pinned again from the
+ * descriptors), or -errno when one could not be restored (e names it; what was restored
+ * stays). missing, when not NULL, gets the paths relative to the root ("egress/",
+ * "sandboxes/agent-1/link_osh_connect4"; a directory found missing stands for its content).
+ * 0 without a bpffs root or with nothing loaded. */
+int osh_sandbox_pins_check_shared(bool repair, struct osh_strv *missing,
+				  struct osh_sandbox_error *e);
+int osh_sandbox_pins_check(struct osh_sandbox *sb, bool repair, struct osh_strv *missing,
+			   struct osh_sandbox_error *e);
+
 /* Replaces network_policies of a running sandbox atomically (osh_sandbox_net_reload): each
  * connection sees the old or the new policy. -EOPNOTSUPP when the sandbox was started without
  * network policy. */

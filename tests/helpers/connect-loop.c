@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // connect-loop: connects to each ADDR:PORT in turn, over and over, and keeps a tally per
-// target (connected, EPERM, other errors) in OUTFILE, rewritten atomically after every round.
-// The restart tests run it inside a sandbox while oshd is killed and restarted: the tally shows
-// whether enforcement ever lapsed. Stops on SIGTERM/SIGINT or when STOPFILE exists.
+// target (connected, EPERM, other errors and of those the timeouts) in OUTFILE, rewritten
+// atomically after every round. The restart and fault tests run it inside a sandbox while oshd
+// is killed, restarted or loses its pins: the tally shows whether enforcement ever lapsed. Stops on SIGTERM/SIGINT or when STOPFILE exists.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,7 +23,10 @@ struct target {
 	struct sockaddr_in sa;
 	char text[64];
 	unsigned long ok, eperm, other;
-	int last_errno;
+	/* Of other: no answer within TIMEOUT_MS (a busy machine's echo server can be that slow,
+	 * while a policy decision is immediate), and the last other errno. */
+	unsigned long timeout;
+	int last_errno, other_errno;
 };
 
 static volatile sig_atomic_t stop;
@@ -69,9 +72,10 @@ static int write_tally(const char *path, const struct target *t, size_t n, unsig
 		return -errno;
 	fprintf(f, "rounds %lu\n", rounds);
 	for (size_t i = 0; i < n; i++)
-		fprintf(f, "%s ok=%lu eperm=%lu other=%lu last=%s\n", t[i].text, t[i].ok,
-			t[i].eperm, t[i].other,
-			t[i].last_errno ? strerrorname_np(t[i].last_errno) : "0");
+		fprintf(f, "%s ok=%lu eperm=%lu other=%lu timeout=%lu last=%s other_last=%s\n",
+			t[i].text, t[i].ok, t[i].eperm, t[i].other, t[i].timeout,
+			t[i].last_errno ? strerrorname_np(t[i].last_errno) : "0",
+			t[i].other_errno ? strerrorname_np(t[i].other_errno) : "0");
 	if (fclose(f) != 0 || rename(tmp, path) < 0)
 		return -errno;
 	return 0;
@@ -124,8 +128,11 @@ int main(int argc, char **argv)
 				t[i].ok++;
 			else if (err == EPERM)
 				t[i].eperm++;
-			else
+			else {
 				t[i].other++;
+				t[i].other_errno = err;
+				t[i].timeout += err == ETIMEDOUT;
+			}
 		}
 		rounds++;
 		if (write_tally(argv[1], t, n, rounds) < 0) {

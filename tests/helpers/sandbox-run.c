@@ -14,6 +14,8 @@
 //       creates the sandbox, starts CMD in it (stdout and stderr appended to FILE, own
 //       session), prints `ready pid N`; then releases it and exits, or with --hold prints its
 //       events (`event ...`) until SIGTERM/SIGINT and releases it then. SIGKILL is the test.
+//       While holding, SIGUSR1 looks at the pins and restores what was removed, as oshd does
+//       (osh_sandbox_pins_check): `pins N restored: PATH...`, or `pins failed`.
 //   sandbox-run adopt   --bpffs ROOT --policy FILE --name NAME [--hold] [-- CMD...]
 //       adopts the sandbox with the policy FILE (a new generation), prints `adopted`, runs CMD
 //       in it by exec (stdio inherited) and prints `exec exit N`; then as create.
@@ -337,8 +339,30 @@ out:
 	return ret;
 }
 
-/* Until SIGTERM or SIGINT (blocked since main started, so events are printed meanwhile). */
-static void hold(void)
+/* The pins of the process, then sb's: what is missing is restored and printed. */
+static void pins_repair(struct osh_sandbox *sb)
+{
+	struct osh_strv missing = { 0 };
+	struct osh_sandbox_error e;
+	int shared = osh_sandbox_pins_check_shared(true, &missing, &e), own = 0;
+
+	if (shared >= 0)
+		own = osh_sandbox_pins_check(sb, true, &missing, &e);
+	if (shared < 0 || own < 0) {
+		err_print("pins", &e);
+		printf("pins failed\n");
+	} else {
+		printf("pins %d restored:", shared + own);
+		for (size_t i = 0; i < missing.n; i++)
+			printf(" %s", missing.v[i]);
+		putchar('\n');
+	}
+	osh_strv_free(&missing);
+}
+
+/* Until SIGTERM or SIGINT (blocked since main started, so events are printed meanwhile);
+ * SIGUSR1 restores removed pins. */
+static void hold(struct osh_sandbox *sb)
 {
 	sigset_t set;
 	int sig;
@@ -346,9 +370,11 @@ static void hold(void)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
 	/* Tests signal this process, which runs behind nsenter/unshare wrappers. */
 	printf("holding pid %d\n", (int)getpid());
-	sigwait(&set, &sig);
+	while (sigwait(&set, &sig) == 0 && sig == SIGUSR1)
+		pins_repair(sb);
 }
 
 static int exec_wait(struct osh_sandbox *sb, char **argv, int out_fd)
@@ -440,7 +466,7 @@ static int cmd_pinned(const char *mode, const struct opts *o)
 			printf("exec exit %d\n", exec_wait(sb, o->cmds[0], -1));
 	}
 	if (o->hold)
-		hold();
+		hold(sb);
 	osh_sandbox_release(sb);
 	sb = NULL;
 	printf("released\n");
@@ -529,6 +555,7 @@ int main(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if (argc < 2 || parse(argc, argv, &o) < 0) {
 		fprintf(stderr, "usage: sandbox-run exec|signal|create|adopt|destroy|purge|many "

@@ -82,8 +82,20 @@ sb_create() {
 	"$OSHCTL" sandbox create "$name" --workdir "$S/work" "$@"
 }
 
-# The restart and fault tests' probes, with net-probe and connect-loop copied to $S/bin and the
-# workdir at $S/work.
+# The restart and fault tests' world and probes.
+
+# oshd_echo_world: connect-loop and net-probe in $S/bin, the workdir $S/work (the sandbox
+# user's), the fake internet with TCP echo servers at 198.51.100.20, .21 and .22, port 8080.
+oshd_echo_world() {
+	mkdir -p "$S/bin" "$S/work" || return
+	cp "$HELPERS/connect-loop" "$HELPERS/net-probe" "$S/bin/" || return
+	chown -R 65534:65534 "$S/work"
+	chmod -R a+rX "$S"
+	fakenet_setup || return
+	fakenet_start_tcp_echo 198.51.100.20 8080 || return
+	fakenet_start_tcp_echo 198.51.100.21 8080 || return
+	fakenet_start_tcp_echo 198.51.100.22 8080
+}
 
 # tally TARGET FIELD: a counter from connect-loop's tally file.
 tally() {

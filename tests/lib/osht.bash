@@ -46,7 +46,8 @@ _osht_alive() {
 }
 
 # osht_record KIND VALUE...: remember a resource for teardown (kinds: pid, guard, cgroup,
-# netns, path). Record before creating, so an interrupt in between still cleans it up.
+# netns, mount, path; a mount is unmounted before any path is removed). Record before creating,
+# so an interrupt in between still cleans it up.
 osht_record() {
 	[ -n "${OSHT_STATE:-}" ] && [ -d "$OSHT_STATE" ] || osht_die "osht_record: no state dir" || return
 	echo "$*" >>"$OSHT_STATE/resources"
@@ -257,6 +258,11 @@ osht_teardown_state() {
 		# shellcheck disable=SC2046
 		_osht_kill_pids $(ip netns pids "$a" 2>/dev/null)
 		ip netns delete "$a" || rc=1
+	done
+	for line in "${lines[@]}"; do
+		read -r kind a b <<<"$line"
+		[ "$kind" = mount ] && mountpoint -q -- "$a" || continue
+		umount -- "$a" 2>/dev/null || umount -l -- "$a" || rc=1
 	done
 	for line in "${lines[@]}"; do
 		read -r kind a b <<<"$line"

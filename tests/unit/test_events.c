@@ -163,6 +163,12 @@ static void test_ids_and_json(void **state)
 	assert_int_equal(
 	    osh_events_add(ev, &(struct osh_event){ .kind = "fs", .decision = "allow" }), -EINVAL);
 	assert_int_equal(osh_events_add(ev, &(struct osh_event){ .decision = "deny" }), -EINVAL);
+	/* oshd's own pins findings have their own decisions, and only they. */
+	assert_int_equal(
+	    osh_events_add(ev, &(struct osh_event){ .kind = "pins", .decision = "deny" }), -EINVAL);
+	assert_int_equal(
+	    osh_events_add(ev, &(struct osh_event){ .kind = "egress", .decision = "restored" }),
+	    -EINVAL);
 
 	assert_int_equal(osh_events_read(ev, 0, NULL, 0, 0, collect, g), 3);
 	assert_int_equal(g->ids[0], 1);
@@ -499,7 +505,15 @@ static void test_ocsf(void **state)
 						   .decision = "audit",
 						   .uid = -1,
 						   .host = "exfil.example" };
-	struct osh_event other = fs;
+	struct osh_event other = fs, pins = { .time_ns = 1795786203000000000LL,
+					      .sandbox = "agent-1",
+					      .sandbox_id = 7,
+					      .kind = "pins",
+					      .decision = "stopped",
+					      .uid = -1,
+					      .operation = "pins-removed",
+					      .target = "/sys/fs/bpf/osh",
+					      .message = "sandbox agent-1: bpffs pins removed" };
 	struct stat sb;
 	cJSON **l;
 	size_t n;
@@ -517,19 +531,24 @@ static void test_ocsf(void **state)
 	assert_int_equal(osh_events_add(ev, &v6), 3);
 	assert_int_equal(osh_events_add(ev, &dns), 4);
 	assert_int_equal(osh_events_add(ev, &other), 5);
+	assert_int_equal(osh_events_add(ev, &pins), 6);
+	pins.decision = "restored";
+	assert_int_equal(osh_events_add(ev, &pins), 7);
 	/* The writer runs on its own thread; wait for it rather than closing, to see the counts. */
 	for (int i = 0; i < 500; i++) {
 		osh_events_stats(ev, &st);
-		if (st.logged + st.dropped_log == 5)
+		if (st.logged + st.dropped_log == 7)
 			break;
 		usleep(10 * 1000);
 	}
-	assert_int_equal(st.logged, 5);
+	assert_int_equal(st.logged, 7);
 	assert_int_equal(st.dropped_log, 0);
+	/* Findings are not kernel decisions. */
+	assert_int_equal(st.deny_egress + st.deny_fs + st.audit_dns, 5);
 	osh_events_close(ev);
 
 	l = read_lines(log, &n, NULL);
-	assert_int_equal(n, 5);
+	assert_int_equal(n, 7);
 
 	/* Egress deny: Network Activity, refused. */
 	assert_num_at(l[0], "time", 1795786200123.0);
@@ -592,6 +611,25 @@ static void test_ocsf(void **state)
 	assert_num_at(l[4], "activity_id", 99);
 	assert_str_at(l[4], "activity_name", "ptrace");
 	assert_null(cJSON_GetObjectItem(l[4], "file"));
+
+	/* Pins removed from outside: a Detection Finding, Critical when the sandbox was stopped,
+	 * High when the pins were restored. */
+	assert_num_at(l[5], "class_uid", 2004);
+	assert_str_at(l[5], "class_name", "Detection Finding");
+	assert_num_at(l[5], "category_uid", 2);
+	assert_num_at(l[5], "type_uid", 200401);
+	assert_num_at(l[5], "severity_id", 5);
+	assert_str_at(l[5], "severity", "Critical");
+	assert_str_at(l[5], "finding_info.uid", "6");
+	assert_str_at(l[5], "finding_info.title", "bpffs pins removed");
+	assert_str_at(l[5], "finding_info.desc", pins.message);
+	assert_str_at(l[5], "metadata.uid", "6");
+	assert_str_at(l[5], "unmapped.sandbox", "agent-1");
+	assert_str_at(l[5], "unmapped.decision", "stopped");
+	assert_str_at(l[5], "unmapped.target", "/sys/fs/bpf/osh");
+	assert_null(cJSON_GetObjectItem(l[5], "actor"));
+	assert_num_at(l[6], "severity_id", 4);
+	assert_str_at(l[6], "unmapped.decision", "restored");
 	free_lines(l, n);
 
 	/* A log that cannot be opened fails at open, not silently later. */

@@ -160,6 +160,9 @@ static void test_empty(void **state)
 	assert_type(&e, "osh_policy_reload_seconds", "summary");
 	assert_type(&e, "osh_sandboxes", "gauge");
 	assert_type(&e, "osh_api_requests_total", "counter");
+	assert_type(&e, "osh_pins_faults_total", "counter");
+	assert_value(&e, "osh_pins_faults_total{outcome=\"restored\"}", "0");
+	assert_value(&e, "osh_pins_faults_total{outcome=\"stopped\"}", "0");
 	assert_value(&e, "osh_decisions_total{verdict=\"deny\",kind=\"egress\"}", "0");
 	assert_value(&e, "osh_events_dropped_total{sink=\"store\"}", "0");
 	/* No reload yet: the quantiles are not a number, as Prometheus spells it. */
@@ -214,6 +217,17 @@ static void test_events_and_sandboxes(void **state)
 	assert_value(&e, "osh_sandboxes{status=\"running\"}", "4");
 	assert_value(&e, "osh_sandboxes{status=\"idle\"}", "2");
 	assert_value(&e, "osh_sandboxes{status=\"gone\"}", "1");
+	free(text);
+
+	/* Pins found removed: restored twice, one sandbox stopped. */
+	osh_metrics_count_pins_fault(m, true);
+	osh_metrics_count_pins_fault(m, true);
+	osh_metrics_count_pins_fault(m, false);
+	osh_metrics_count_pins_fault(NULL, false);
+	assert_int_equal(osh_metrics_render(m, &es, by, &text), 0);
+	parse(text, &e);
+	assert_value(&e, "osh_pins_faults_total{outcome=\"restored\"}", "2");
+	assert_value(&e, "osh_pins_faults_total{outcome=\"stopped\"}", "1");
 	free(text);
 	osh_metrics_free(m);
 }
