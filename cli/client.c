@@ -60,6 +60,37 @@ void oshctl_output_set_json(bool json)
 	output_json = json;
 }
 
+int oshctl_exec_libexec(const char *what, const char *prog, char *const *pre, int npre, int argc,
+			char **argv)
+{
+	char exe[PATH_MAX], path[PATH_MAX + 64], *slash, **args;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0) {
+		fprintf(stderr, "oshctl: %s: /proc/self/exe: %s\n", what,
+			n < 0 ? strerror(errno) : "empty");
+		return -EIO;
+	}
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	snprintf(path, sizeof(path), "%s/../libexec/osh/%s", exe, prog);
+	args = calloc((size_t)npre + (size_t)argc + 2, sizeof(*args));
+	if (!args) {
+		fprintf(stderr, "oshctl: %s: out of memory\n", what);
+		return -ENOMEM;
+	}
+	args[0] = path;
+	memcpy(args + 1, pre, (size_t)npre * sizeof(*args));
+	memcpy(args + 1 + npre, argv, (size_t)argc * sizeof(*args));
+	execv(path, args);
+	n = -errno;
+	fprintf(stderr, "oshctl: %s: cannot run %s: %s\n", what, path, strerror(errno));
+	free(args);
+	return (int)n;
+}
+
 bool oshctl_output_json(void)
 {
 	return output_json;

@@ -19,6 +19,11 @@
 /* Global options (`oshctl --socket PATH -o json COMMAND`), set once by main. */
 void oshctl_client_set_socket(const char *path); /* NULL: $OSH_SOCKET, else the default */
 const char *oshctl_client_socket(void);
+/* Execs PROG from ../libexec/osh/ next to oshctl's own (real) folder, as once installed and in
+ * the build tree alike, with pre[0..npre) then argv[0..argc) as its arguments. Returns only when
+ * it could not be run, having said so as "oshctl: WHAT: cannot run PATH: ...". */
+int oshctl_exec_libexec(const char *what, const char *prog, char *const *pre, int npre, int argc,
+			char **argv);
 void oshctl_output_set_json(bool json);
 bool oshctl_output_json(void);
 

@@ -316,3 +316,15 @@ out:
 	free(text);
 	return status;
 }
+
+/* `oshctl run`: through oshd when one answers, else osh-run (cli/osh-run.c), the embedded run. */
+int cmd_run(int argc, char **argv)
+{
+	int status = oshctl_run_daemon(&argc, argv);
+
+	if (status != OSHCTL_RUN_EMBEDDED)
+		return status;
+	/* osh-run's argv[0] is its own path; the options and CMD follow, as here after "run". */
+	(void)oshctl_exec_libexec("run", "osh-run", NULL, 0, argc - 1, argv + 1);
+	return 125;
+}

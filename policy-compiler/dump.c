@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 
 #include "internal.h"
 
@@ -259,8 +259,10 @@ int osh_dump_net_rule(const struct osh_net_rule *r, char **ret_text)
 
 int osh_policy_revision(const struct osh_policy *p, char ret_hex[65])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	/* nettle rather than libcrypto: every oshctl command that loads a policy links this, and
+	 * libcrypto's start-up was a measurable share of a short command's (docs/ARCHITECTURE.md). */
+	struct sha256_ctx ctx;
+	uint8_t md[SHA256_DIGEST_SIZE];
 	char *text = NULL;
 	int r = osh_policy_dump(p, OSH_POLICY_FORMAT_JSON, &text);
 
@@ -268,12 +270,11 @@ int osh_policy_revision(const struct osh_policy *p, char ret_hex[65])
 		return r;
 	if (!text)
 		return -ENOMEM;
-	if (!EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) {
-		free(text);
-		return -EIO;
-	}
+	sha256_init(&ctx);
+	sha256_update(&ctx, strlen(text), (const uint8_t *)text);
+	sha256_digest(&ctx, sizeof(md), md);
 	free(text);
-	for (unsigned i = 0; i < mdlen; i++)
+	for (unsigned i = 0; i < sizeof(md); i++)
 		snprintf(ret_hex + 2 * i, 3, "%02x", md[i]);
 	return 0;
 }

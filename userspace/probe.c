@@ -200,6 +200,29 @@ static int probe_userns(void)
 	return WIFEXITED(status) ? -WEXITSTATUS(status) : -EIO;
 }
 
+/* In probe.c rather than sandbox.c so that `oshctl doctor` links without the sandbox code. */
+const char *osh_mechanism_name(unsigned int mech)
+{
+	switch (mech) {
+	case OSH_MECH_CGROUP:
+		return "cgroup";
+	case OSH_MECH_IDENTITY:
+		return "identity";
+	case OSH_MECH_NO_CAPS:
+		return "no-caps";
+	case OSH_MECH_LANDLOCK:
+		return "landlock";
+	case OSH_MECH_SECCOMP:
+		return "seccomp";
+	case OSH_MECH_EGRESS:
+		return "egress";
+	case OSH_MECH_BPF_LSM:
+		return "bpf-lsm";
+	default:
+		return "unknown";
+	}
+}
+
 void osh_probe_run(struct osh_probe *p)
 {
 	struct utsname u;

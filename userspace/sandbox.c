@@ -62,28 +62,6 @@ static const char *const default_read_write[] = {
 	"/tmp", "/dev/null", "/dev/zero", "/dev/tty", "/dev/pts", "/dev/shm",
 };
 
-const char *osh_mechanism_name(unsigned int mech)
-{
-	switch (mech) {
-	case OSH_MECH_CGROUP:
-		return "cgroup";
-	case OSH_MECH_IDENTITY:
-		return "identity";
-	case OSH_MECH_NO_CAPS:
-		return "no-caps";
-	case OSH_MECH_LANDLOCK:
-		return "landlock";
-	case OSH_MECH_SECCOMP:
-		return "seccomp";
-	case OSH_MECH_EGRESS:
-		return "egress";
-	case OSH_MECH_BPF_LSM:
-		return "bpf-lsm";
-	default:
-		return "unknown";
-	}
-}
-
 void osh_sandbox_config_init(struct osh_sandbox_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));

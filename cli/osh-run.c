@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// `oshctl run`: starts a command in a fresh sandbox on the caller's terminal and exits with the
-// command's status. Exit codes: the command's own; 128+N when it was killed by signal N; 125
+// osh-run, the embedded `oshctl run` (oshctl execs it from ../libexec/osh/ when no oshd runs the
+// command, cli/run-daemon.c): a program of its own so that the engine's libraries (ldns and
+// libcrypto for the DNS responder) load only for it, not for every oshctl command. Starts a
+// command in a fresh sandbox on the caller's terminal and exits with the command's status. Exit codes: the command's own; 128+N when it was killed by signal N; 125
 // when osh itself failed (usage, policy, sandbox creation); 126 when the sandbox could not be
 // set up in the child or the command is not executable; 127 when the command was not found.
 #define _GNU_SOURCE
@@ -16,7 +18,6 @@
 
 #include "cli/default-policy.h"
 #include "cli/oshctl.h"
-#include "cli/run-daemon.h"
 #include "policy.h"
 #include "sandbox.h"
 
@@ -134,7 +135,7 @@ static void stdio_ensure(void)
 		}
 }
 
-int cmd_run(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "policy", required_argument, NULL, 'p' },
@@ -156,10 +157,6 @@ int cmd_run(int argc, char **argv)
 	bool quiet = false;
 	int c, r, status;
 
-	/* Through oshd when one answers (cli/run-daemon.c); embedded below otherwise. */
-	status = oshctl_run_daemon(&argc, argv);
-	if (status != OSHCTL_RUN_EMBEDDED)
-		return status;
 	status = RUN_EXIT_OSH;
 	osh_sandbox_config_init(&cfg);
 	optind = 1;
