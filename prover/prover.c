@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The prover's Z3 encoding: a finite universe of binaries x targets (host:port) x methods x
 // mechanisms shared by the new and the old policy, one formula per query over bit-vector
-// witness variables, and witness enumeration with blocking clauses (docs/prover.md).
+// witness variables, built one target at a time; targets whose formulas are the same term are
+// solved once, by witness enumeration with blocking clauses (docs/prover.md).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -68,6 +69,9 @@ struct upol {
 	size_t n_bins;
 	bool *exposed; /* per secret */
 	const char **exposed_via;
+	/* Endpoints naming each target, ascending (so grouped by rule): those of target t are
+	 * by_tgt[tgt_off[t] .. tgt_off[t + 1]); all_eps lists every endpoint. */
+	size_t *tgt_off, *by_tgt, *all_eps;
 };
 
 struct secret {
@@ -107,8 +111,14 @@ struct prover {
 	Z3_sort sort[V_MAX];
 	Z3_ast var[V_MAX];
 	Z3_ast capc[V_MAX][3]; /* cached capability predicates per variable */
-	long cube;	       /* >= 0: formulas are built for the target cube T == cube only */
-	unsigned n[V_MAX];     /* domain sizes */
+	Z3_ast *eqs[V_MAX];    /* cached v == i, per value */
+	Z3_ast t_true, t_false;
+	Z3_ast guard;		    /* the class being enumerated (enumerate_guarded) */
+	unsigned long n_guards;	    /* guards made so far */
+	bool s_reported[N_SECRETS]; /* filesystem_secret: secrets reported at an earlier target */
+	int old_exfil;	   /* delta: the old policy has an exfiltration path: 1, none: -1 */
+	long cube;	   /* >= 0: formulas are built for the target cube T == cube only */
+	unsigned n[V_MAX]; /* domain sizes */
 
 	struct ubin *bins;
 	size_t n_bins, cap_bins;
@@ -561,6 +571,52 @@ static int build_pol(struct prover *pr, struct upol *u)
 	return r < 0 ? r : pr->err;
 }
 
+/* Whether the i-th target of e is its first occurrence in e's list (allowed_ips or ports may
+ * repeat). */
+static bool first_occurrence(const struct pep *e, size_t i)
+{
+	for (size_t k = 0; k < i; k++)
+		if (e->targets[k] == e->targets[i])
+			return false;
+	return true;
+}
+
+/* The endpoints naming each target (upol.tgt_off, by_tgt), once the universe is complete. */
+static int build_index(struct prover *pr, struct upol *u)
+{
+	size_t *fill;
+
+	u->tgt_off = calloc(pr->n_tgts + 1, sizeof(size_t));
+	u->all_eps = calloc(u->n_eps ? u->n_eps : 1, sizeof(size_t));
+	fill = calloc(pr->n_tgts + 1, sizeof(size_t));
+	if (!u->tgt_off || !u->all_eps || !fill) {
+		free(fill);
+		return -ENOMEM;
+	}
+	for (size_t e = 0; e < u->n_eps; e++) {
+		u->all_eps[e] = e;
+		for (size_t i = 0; i < u->eps[e].n_targets; i++)
+			if (first_occurrence(&u->eps[e], i))
+				u->tgt_off[u->eps[e].targets[i] + 1]++;
+	}
+	for (size_t t = 0; t < pr->n_tgts; t++)
+		u->tgt_off[t + 1] += u->tgt_off[t];
+	u->by_tgt = calloc(u->tgt_off[pr->n_tgts] + 1, sizeof(size_t));
+	if (!u->by_tgt) {
+		free(fill);
+		return -ENOMEM;
+	}
+	for (size_t e = 0; e < u->n_eps; e++)
+		for (size_t i = 0; i < u->eps[e].n_targets; i++) {
+			size_t t = u->eps[e].targets[i];
+
+			if (first_occurrence(&u->eps[e], i))
+				u->by_tgt[u->tgt_off[t] + fill[t]++] = e;
+		}
+	free(fill);
+	return 0;
+}
+
 static int risk_of(const char *s)
 {
 	if (!s)
@@ -606,43 +662,92 @@ static unsigned width_for(size_t n)
 	return w;
 }
 
-static Z3_ast num(struct prover *pr, int v, size_t i)
-{
-	return Z3_mk_unsigned_int(pr->ctx, (unsigned)i, pr->sort[v]);
-}
-
+/* v == i, made once per value: formulas are built once per target and query, from the same
+ * few thousand equalities. */
 static Z3_ast eq(struct prover *pr, int v, size_t i)
 {
-	return Z3_mk_eq(pr->ctx, pr->var[v], num(pr, v, i));
+	Z3_ast *cache = i <= pr->n[v] ? pr->eqs[v] : NULL, e = cache ? cache[i] : NULL;
+
+	if (!e) {
+		e = Z3_mk_eq(pr->ctx, pr->var[v],
+			     Z3_mk_unsigned_int(pr->ctx, (unsigned)i, pr->sort[v]));
+		if (cache)
+			cache[i] = e;
+	}
+	return e;
 }
 
 static Z3_ast tru(struct prover *pr)
 {
-	return Z3_mk_true(pr->ctx);
+	return pr->t_true;
 }
 
 static Z3_ast fls(struct prover *pr)
 {
-	return Z3_mk_false(pr->ctx);
+	return pr->t_false;
 }
 
+/* T == i. While formulas are built for one target (a cube), decided here: the formula then
+ * does not mention T at all, so two targets whose formulas come out as the same term are
+ * interchangeable (run_query). */
+static Z3_ast at_target(struct prover *pr, size_t i)
+{
+	if (pr->cube < 0)
+		return eq(pr, V_T, i);
+	return (long)i == pr->cube ? tru(pr) : fls(pr);
+}
+
+/* The connectives fold the constants true and false as the formula is built (Z3 hash-conses
+ * terms, so a constant is always the same pointer): most (query, target) pairs of a large policy
+ * fold to false without a solver call, and the rest stay small. */
 static Z3_ast not_(struct prover *pr, Z3_ast a)
 {
+	if (a == pr->t_true)
+		return pr->t_false;
+	if (a == pr->t_false)
+		return pr->t_true;
 	return Z3_mk_not(pr->ctx, a);
+}
+
+/* Conjunction (conj) or disjunction of v[0..n), folded; v is reordered in place. */
+static Z3_ast fold_n(struct prover *pr, bool conj, size_t n, Z3_ast *v)
+{
+	Z3_ast unit = conj ? pr->t_true : pr->t_false, zero = conj ? pr->t_false : pr->t_true;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] == zero)
+			return zero;
+		if (v[i] != unit)
+			v[k++] = v[i];
+	}
+	if (k <= 1)
+		return k ? v[0] : unit;
+	return conj ? Z3_mk_and(pr->ctx, (unsigned)k, v) : Z3_mk_or(pr->ctx, (unsigned)k, v);
+}
+
+static Z3_ast and_n(struct prover *pr, size_t n, Z3_ast *v)
+{
+	return fold_n(pr, true, n, v);
+}
+
+static Z3_ast or_n(struct prover *pr, size_t n, Z3_ast *v)
+{
+	return fold_n(pr, false, n, v);
 }
 
 static Z3_ast and2(struct prover *pr, Z3_ast a, Z3_ast b)
 {
 	Z3_ast v[2] = { a, b };
 
-	return Z3_mk_and(pr->ctx, 2, v);
+	return and_n(pr, 2, v);
 }
 
 static Z3_ast or2(struct prover *pr, Z3_ast a, Z3_ast b)
 {
 	Z3_ast v[2] = { a, b };
 
-	return Z3_mk_or(pr->ctx, 2, v);
+	return or_n(pr, 2, v);
 }
 
 /* A growable disjunction/conjunction under construction. */
@@ -669,7 +774,7 @@ static void terms_add(struct prover *pr, struct terms *t, Z3_ast a)
 
 static Z3_ast terms_or(struct prover *pr, struct terms *t)
 {
-	Z3_ast r = t->n ? (t->n == 1 ? t->v[0] : Z3_mk_or(pr->ctx, (unsigned)t->n, t->v)) : fls(pr);
+	Z3_ast r = or_n(pr, t->n, t->v);
 
 	free(t->v);
 	memset(t, 0, sizeof(*t));
@@ -681,22 +786,36 @@ static Z3_ast in_pred(struct prover *pr, int v, size_t n,
 		      bool (*pick)(struct prover *, size_t, const void *), const void *arg)
 {
 	struct terms t = { 0 };
+	size_t lo = 0;
 
-	for (size_t i = 0; i < n; i++)
-		if (!(v == V_T && pr->cube >= 0 && (long)i != pr->cube) && pick(pr, i, arg))
-			terms_add(pr, &t, eq(pr, v, i));
+	/* Within a cube, T is decided: only the cube's own target can be in the set. */
+	if (v == V_T && pr->cube >= 0) {
+		lo = (size_t)pr->cube;
+		n = lo + 1;
+	}
+	for (size_t i = lo; i < n; i++)
+		if (pick(pr, i, arg))
+			terms_add(pr, &t, v == V_T ? at_target(pr, i) : eq(pr, v, i));
 	return terms_or(pr, &t);
 }
 
-/* Whether endpoint e takes part in the current cube (always, without a cube). */
-static bool in_cube(const struct prover *pr, const struct pep *e)
+/* The endpoints of u that take part in the formulas built now: those naming the cube's target,
+ * or all of them without a cube. Ascending, so grouped by rule. */
+static const size_t *scope_eps(const struct prover *pr, const struct upol *u, size_t *ret_n)
 {
-	if (pr->cube < 0)
-		return true;
-	for (size_t i = 0; i < e->n_targets; i++)
-		if ((long)e->targets[i] == pr->cube)
-			return true;
-	return false;
+	if (pr->cube < 0) {
+		*ret_n = u->n_eps;
+		return u->all_eps;
+	}
+	*ret_n = u->tgt_off[pr->cube + 1] - u->tgt_off[pr->cube];
+	return u->by_tgt + u->tgt_off[pr->cube];
+}
+
+/* The targets formulas are built over now: [*ret_lo, return value). */
+static size_t scope_tgts(const struct prover *pr, size_t *ret_lo)
+{
+	*ret_lo = pr->cube < 0 ? 0 : (size_t)pr->cube;
+	return pr->cube < 0 ? pr->n_tgts : (size_t)pr->cube + 1;
 }
 
 static Z3_ast in_list(struct prover *pr, int v, const size_t *idx, size_t n)
@@ -704,7 +823,7 @@ static Z3_ast in_list(struct prover *pr, int v, const size_t *idx, size_t n)
 	struct terms t = { 0 };
 
 	for (size_t i = 0; i < n; i++)
-		terms_add(pr, &t, eq(pr, v, idx[i]));
+		terms_add(pr, &t, v == V_T ? at_target(pr, idx[i]) : eq(pr, v, idx[i]));
 	return terms_or(pr, &t);
 }
 
@@ -774,13 +893,14 @@ static Z3_ast cred_rel(struct prover *pr)
 {
 	struct terms t = { 0 };
 
+	size_t lo, hi = scope_tgts(pr, &lo);
+
 	for (size_t c = 0; pr->cred && c < pr->cred->n; c++) {
 		struct terms ts = { 0 };
 
-		for (size_t i = 0; i < pr->n_tgts; i++)
-			if ((pr->cube < 0 || (long)i == pr->cube) &&
-			    cred_on(&pr->cred->creds[c], &pr->tgts[i]))
-				terms_add(pr, &ts, eq(pr, V_T, i));
+		for (size_t i = lo; i < hi; i++)
+			if (cred_on(&pr->cred->creds[c], &pr->tgts[i]))
+				terms_add(pr, &ts, at_target(pr, i));
 		if (ts.n)
 			terms_add(pr, &t, and2(pr, eq(pr, V_C, c), terms_or(pr, &ts)));
 		else
@@ -831,7 +951,7 @@ static Z3_ast mech(struct prover *pr, const struct pep *e, int bv, enum mk mk, b
 				eq(pr, V_K, e->l7 ? K_L7_BYPASS : K_RAW_L4) };
 		unsigned n = mk == MK_BOTH ? 3 : 2; /* MK_M: the method, whatever the mechanism */
 
-		return or2(pr, Z3_mk_and(pr->ctx, n, h), Z3_mk_and(pr->ctx, n, r));
+		return or2(pr, and_n(pr, n, h), and_n(pr, n, r));
 	}
 }
 
@@ -840,20 +960,21 @@ static Z3_ast mech(struct prover *pr, const struct pep *e, int bv, enum mk mk, b
 static Z3_ast access(struct prover *pr, const struct upol *u, enum mk mk, bool write)
 {
 	struct terms rules = { 0 };
-	size_t e = 0;
+	size_t n;
+	const size_t *idx = scope_eps(pr, u, &n);
 
-	for (size_t r = 0; r < u->p->n_net_rules; r++) {
+	for (size_t i = 0; i < n;) {
+		size_t r = u->eps[idx[i]].rule;
 		struct terms eps = { 0 };
 
-		for (; e < u->n_eps && u->eps[e].rule == r; e++)
-			if (in_cube(pr, &u->eps[e]))
-				terms_add(
-				    pr, &eps,
-				    and2(pr,
-					 in_list(pr, V_T, u->eps[e].targets, u->eps[e].n_targets),
-					 mech(pr, &u->eps[e], V_B, mk, write)));
-		if (eps.n)
-			terms_add(pr, &rules, and2(pr, listed(pr, u, r, V_B), terms_or(pr, &eps)));
+		for (; i < n && u->eps[idx[i]].rule == r; i++) {
+			const struct pep *e = &u->eps[idx[i]];
+
+			terms_add(pr, &eps,
+				  and2(pr, in_list(pr, V_T, e->targets, e->n_targets),
+				       mech(pr, e, V_B, mk, write)));
+		}
+		terms_add(pr, &rules, and2(pr, listed(pr, u, r, V_B), terms_or(pr, &eps)));
 	}
 	return terms_or(pr, &rules);
 }
@@ -876,27 +997,26 @@ static Z3_ast spawn_rel(struct prover *pr)
 static Z3_ast inherited(struct prover *pr, const struct upol *u)
 {
 	struct terms rules = { 0 };
-	size_t e = 0;
+	size_t n;
+	const size_t *idx = scope_eps(pr, u, &n);
 
-	for (size_t r = 0; r < u->p->n_net_rules; r++) {
+	for (size_t i = 0; i < n;) {
+		size_t r = u->eps[idx[i]].rule;
 		struct terms eps = { 0 };
 		Z3_ast head[3];
 
-		for (; e < u->n_eps && u->eps[e].rule == r; e++) {
-			if (!in_cube(pr, &u->eps[e]))
-				continue;
-			Z3_ast x[3] = { in_list(pr, V_T, u->eps[e].targets, u->eps[e].n_targets),
-					mech(pr, &u->eps[e], V_B, MK_BOTH, false),
-					not_(pr, mech(pr, &u->eps[e], V_A, MK_BOTH, false)) };
+		for (; i < n && u->eps[idx[i]].rule == r; i++) {
+			const struct pep *e = &u->eps[idx[i]];
+			Z3_ast x[3] = { in_list(pr, V_T, e->targets, e->n_targets),
+					mech(pr, e, V_B, MK_BOTH, false),
+					not_(pr, mech(pr, e, V_A, MK_BOTH, false)) };
 
-			terms_add(pr, &eps, Z3_mk_and(pr->ctx, 3, x));
+			terms_add(pr, &eps, and_n(pr, 3, x));
 		}
-		if (!eps.n)
-			continue;
 		head[0] = listed(pr, u, r, V_A);
 		head[1] = not_(pr, listed(pr, u, r, V_B));
 		head[2] = terms_or(pr, &eps);
-		terms_add(pr, &rules, Z3_mk_and(pr->ctx, 3, head));
+		terms_add(pr, &rules, and_n(pr, 3, head));
 	}
 	return and2(pr, spawn_rel(pr), terms_or(pr, &rules));
 }
@@ -905,28 +1025,27 @@ static Z3_ast inherited(struct prover *pr, const struct upol *u)
 static Z3_ast api_access(struct prover *pr, const struct upol *u)
 {
 	struct terms rules = { 0 }, cx = { 0 }, tx = { 0 }, xm = { 0 };
-	size_t e = 0;
+	size_t n, lo, hi = scope_tgts(pr, &lo);
+	const size_t *idx = scope_eps(pr, u, &n);
 
-	for (size_t r = 0; r < u->p->n_net_rules; r++) {
+	for (size_t i = 0; i < n;) {
+		size_t r = u->eps[idx[i]].rule;
 		struct terms eps = { 0 };
 
-		for (; e < u->n_eps && u->eps[e].rule == r; e++) {
-			const struct pep *pe = &u->eps[e];
+		for (; i < n && u->eps[idx[i]].rule == r; i++) {
+			const struct pep *pe = &u->eps[idx[i]];
 			struct terms xs = { 0 };
 			Z3_ast x[3];
 
-			if (!in_cube(pr, pe))
-				continue;
 			for (size_t a = 0; a < pr->n_acts; a++)
 				if (pe->action[a])
 					terms_add(pr, &xs, eq(pr, V_X, a));
 			x[0] = in_list(pr, V_T, pe->targets, pe->n_targets);
 			x[1] = terms_or(pr, &xs);
 			x[2] = eq(pr, V_K, pe->l7 ? K_HTTP_L7 : K_HTTP_L4);
-			terms_add(pr, &eps, Z3_mk_and(pr->ctx, 3, x));
+			terms_add(pr, &eps, and_n(pr, 3, x));
 		}
-		if (eps.n)
-			terms_add(pr, &rules, and2(pr, listed(pr, u, r, V_B), terms_or(pr, &eps)));
+		terms_add(pr, &rules, and2(pr, listed(pr, u, r, V_B), terms_or(pr, &eps)));
 	}
 	/* Which credential grants which action (scope and credential type), which target the
 	 * action's API lives on, and the action's method. */
@@ -953,11 +1072,10 @@ static Z3_ast api_access(struct prover *pr, const struct upol *u)
 	for (size_t a = 0; a < pr->n_acts; a++) {
 		struct terms ts = { 0 };
 
-		for (size_t t = 0; t < pr->n_tgts; t++)
-			if ((pr->cube < 0 || (long)t == pr->cube) &&
-			    prv_host_overlap(pr->acts[a].api->host, pr->tgts[t].host) &&
+		for (size_t t = lo; t < hi; t++)
+			if (prv_host_overlap(pr->acts[a].api->host, pr->tgts[t].host) &&
 			    (!pr->acts[a].api->port || pr->acts[a].api->port == pr->tgts[t].port))
-				terms_add(pr, &ts, eq(pr, V_T, t));
+				terms_add(pr, &ts, at_target(pr, t));
 		if (ts.n)
 			terms_add(pr, &tx, and2(pr, eq(pr, V_X, a), terms_or(pr, &ts)));
 		else
@@ -970,7 +1088,7 @@ static Z3_ast api_access(struct prover *pr, const struct upol *u)
 		Z3_ast all[6] = { terms_or(pr, &rules), cred_rel(pr),	   terms_or(pr, &cx),
 				  terms_or(pr, &tx),	terms_or(pr, &xm), cap(pr, V_B, C_HTTP) };
 
-		return Z3_mk_and(pr->ctx, 6, all);
+		return and_n(pr, 6, all);
 	}
 }
 
@@ -989,10 +1107,16 @@ static Z3_ast acts_risk(struct prover *pr, int lo, int hi)
 	return in_pred(pr, V_X, pr->n_acts, pick_act, want);
 }
 
-static bool pick_secret(struct prover *pr, size_t i, const void *arg)
+static bool pick_exposed(struct prover *pr, size_t i, const void *arg)
 {
 	(void)pr;
 	return ((const bool *)arg)[i];
+}
+
+/* Secrets u exposes that no target reported yet. */
+static bool pick_secret(struct prover *pr, size_t i, const void *arg)
+{
+	return ((const bool *)arg)[i] && !pr->s_reported[i];
 }
 
 static bool pick_wild(struct prover *pr, size_t i, const void *arg)
@@ -1011,10 +1135,12 @@ static bool pick_deep(struct prover *pr, size_t i, const void *arg)
 static Z3_ast named(struct prover *pr, const struct upol *u)
 {
 	struct terms t = { 0 };
+	size_t n;
+	const size_t *idx = scope_eps(pr, u, &n);
 
-	for (size_t e = 0; e < u->n_eps; e++)
-		if (in_cube(pr, &u->eps[e]))
-			terms_add(pr, &t, in_list(pr, V_T, u->eps[e].targets, u->eps[e].n_targets));
+	for (size_t i = 0; i < n; i++)
+		terms_add(pr, &t,
+			  in_list(pr, V_T, u->eps[idx[i]].targets, u->eps[idx[i]].n_targets));
 	return terms_or(pr, &t);
 }
 
@@ -1027,8 +1153,13 @@ struct tier {
 
 struct query {
 	enum osh_finding_kind kind;
-	unsigned proj;
+	unsigned proj; /* the variables a finding is keyed on */
+	unsigned show; /* further variables a finding names (made canonical, see canonical()) */
 	bool delta_only;
+	/* Keyed on the secret, but built target by target all the same, in order: a secret is
+	 * reported at the first target with an exfiltration path and not looked for after (f_fs),
+	 * so the formulas stay those of one target. */
+	bool by_target;
 	/* The query's formula for policy u; for the old policy (projected = true) a formula
 	 * over the projection variables only, so that delta mode drops what the old policy
 	 * already allowed on the same (binary, target, ...). */
@@ -1046,7 +1177,7 @@ static size_t t_exfil(struct prover *pr, struct tier *t)
 {
 	Z3_ast k[3] = { eq(pr, V_K, K_HTTP_L4), eq(pr, V_K, K_RAW_L4), eq(pr, V_K, K_L7_BYPASS) };
 
-	t[0] = (struct tier){ Z3_mk_or(pr->ctx, 3, k), OSH_SEVERITY_HIGH };
+	t[0] = (struct tier){ or_n(pr, 3, k), OSH_SEVERITY_HIGH };
 	t[1] = (struct tier){ tru(pr), OSH_SEVERITY_MEDIUM };
 	return 2;
 }
@@ -1060,12 +1191,12 @@ static Z3_ast f_l7_bypass(struct prover *pr, const struct upol *u, bool projecte
 {
 	Z3_ast x[5] = { access(pr, u, MK_NONE, false), cap(pr, V_B, C_BYPASS),
 			cap(pr, V_B, C_EXFIL), cred_rel(pr), not_metadata(pr) };
-	Z3_ast f = Z3_mk_and(pr->ctx, 5, x);
+	Z3_ast f = and_n(pr, 5, x);
 
 	if (!projected) {
 		Z3_ast k[2] = { eq(pr, V_K, K_RAW_L4), eq(pr, V_K, K_L7_BYPASS) };
 
-		f = and2(pr, f, and2(pr, access(pr, u, MK_BOTH, false), Z3_mk_or(pr->ctx, 2, k)));
+		f = and2(pr, f, and2(pr, access(pr, u, MK_BOTH, false), or_n(pr, 2, k)));
 	}
 	return f;
 }
@@ -1087,7 +1218,7 @@ static Z3_ast f_cred_reach(struct prover *pr, const struct upol *u, bool project
 	Z3_ast x[5] = { access(pr, u, projected ? MK_NONE : MK_BOTH, true), cap(pr, V_B, C_EXFIL),
 			not_(pr, cap(pr, V_B, C_BYPASS)), cred_rel(pr), not_metadata(pr) };
 
-	return Z3_mk_and(pr->ctx, 5, x);
+	return and_n(pr, 5, x);
 }
 
 static Z3_ast f_cred_write(struct prover *pr, const struct upol *u, bool projected)
@@ -1153,7 +1284,7 @@ static Z3_ast f_dns(struct prover *pr, const struct upol *u, bool projected)
 			in_pred(pr, V_T, pr->n_tgts, pick_wild, NULL) };
 
 	(void)projected;
-	return Z3_mk_and(pr->ctx, 3, x);
+	return and_n(pr, 3, x);
 }
 
 static size_t t_dns(struct prover *pr, struct tier *t)
@@ -1172,7 +1303,7 @@ static Z3_ast f_spawn(struct prover *pr, const struct upol *u, bool projected)
 static size_t t_spawn(struct prover *pr, struct tier *t)
 {
 	Z3_ast k[2] = { eq(pr, V_K, K_RAW_L4), eq(pr, V_K, K_L7_BYPASS) };
-	Z3_ast raw = Z3_mk_or(pr->ctx, 2, k);
+	Z3_ast raw = or_n(pr, 2, k);
 
 	t[0] = (struct tier){ and2(pr, raw, cred_any(pr)), OSH_SEVERITY_CRITICAL };
 	t[1] = (struct tier){ raw, OSH_SEVERITY_HIGH };
@@ -1182,20 +1313,25 @@ static size_t t_spawn(struct prover *pr, struct tier *t)
 
 static Z3_ast f_fs(struct prover *pr, const struct upol *u, bool projected)
 {
-	Z3_ast ex = in_pred(pr, V_S, N_SECRETS, pick_secret, u->exposed);
-
 	if (projected) {
 		/* Old policy: was the secret readable and was there any exfiltration path at
-		 * all? The second part is its own solver question. */
-		Z3_lbool r;
+		 * all, through any target? The second part is its own solver question, asked
+		 * once. */
+		if (!pr->old_exfil) {
+			long cube = pr->cube;
 
-		Z3_solver_push(pr->ctx, pr->s);
-		Z3_solver_assert(pr->ctx, pr->s, f_exfil(pr, u, true));
-		r = Z3_solver_check(pr->ctx, pr->s);
-		Z3_solver_pop(pr->ctx, pr->s, 1);
-		return r == Z3_L_FALSE ? fls(pr) : ex;
+			pr->cube = -1;
+			Z3_solver_push(pr->ctx, pr->s);
+			Z3_solver_assert(pr->ctx, pr->s, f_exfil(pr, u, true));
+			pr->old_exfil = Z3_solver_check(pr->ctx, pr->s) == Z3_L_FALSE ? -1 : 1;
+			Z3_solver_pop(pr->ctx, pr->s, 1);
+			pr->cube = cube;
+		}
+		if (pr->old_exfil < 0)
+			return fls(pr);
+		return in_pred(pr, V_S, N_SECRETS, pick_exposed, u->exposed);
 	}
-	return and2(pr, ex, f_exfil(pr, u, true));
+	return and2(pr, in_pred(pr, V_S, N_SECRETS, pick_secret, u->exposed), f_exfil(pr, u, true));
 }
 
 static bool pick_environ(struct prover *pr, size_t i, const void *arg)
@@ -1226,7 +1362,7 @@ static Z3_ast f_reach_exp(struct prover *pr, const struct upol *u, bool projecte
 			not_(pr, and2(pr, cred_any(pr), cap(pr, V_B, C_EXFIL))) };
 
 	(void)projected;
-	return Z3_mk_and(pr->ctx, 3, x);
+	return and_n(pr, 3, x);
 }
 
 static size_t t_reach_exp(struct prover *pr, struct tier *t)
@@ -1244,14 +1380,14 @@ static Z3_ast f_cap_exp(struct prover *pr, const struct upol *u, bool projected)
 			not_(pr, access(pr, &pr->pol[1], MK_M, false)) };
 
 	(void)projected;
-	return Z3_mk_and(pr->ctx, 3, x);
+	return and_n(pr, 3, x);
 }
 
 static size_t t_cap_exp(struct prover *pr, struct tier *t)
 {
 	Z3_ast w[5] = { eq(pr, V_M, M_POST), eq(pr, V_M, M_PUT), eq(pr, V_M, M_PATCH),
 			eq(pr, V_M, M_DELETE), eq(pr, V_M, M_RAW) };
-	Z3_ast wr = Z3_mk_or(pr->ctx, 5, w);
+	Z3_ast wr = or_n(pr, 5, w);
 
 	t[0] = (struct tier){ and2(pr, wr, cred_any(pr)), OSH_SEVERITY_HIGH };
 	t[1] = (struct tier){ wr, OSH_SEVERITY_MEDIUM };
@@ -1260,24 +1396,66 @@ static size_t t_cap_exp(struct prover *pr, struct tier *t)
 }
 
 static const struct query queries[] = {
-	{ OSH_FINDING_LINK_LOCAL_REACH, P_(V_B) | P_(V_T), false, f_link_local, t_critical },
-	{ OSH_FINDING_L7_BYPASS_CREDENTIALED, P_(V_B) | P_(V_T) | P_(V_C), false, f_l7_bypass,
-	  t_critical },
-	{ OSH_FINDING_CREDENTIAL_REACH_EXPANSION, P_(V_B) | P_(V_T) | P_(V_C), false, f_cred_reach,
-	  t_high },
-	{ OSH_FINDING_CREDENTIALED_DESTRUCTIVE, P_(V_B) | P_(V_T) | P_(V_M), false, f_cred_destr,
-	  t_cred_destr },
-	{ OSH_FINDING_CREDENTIALED_WRITE, P_(V_B) | P_(V_T) | P_(V_M), false, f_cred_write,
-	  t_cred_write },
-	{ OSH_FINDING_DATA_EXFILTRATION, P_(V_B) | P_(V_T), false, f_exfil, t_exfil },
-	{ OSH_FINDING_LOOPBACK_REACH, P_(V_B) | P_(V_T), false, f_loopback, t_high },
-	{ OSH_FINDING_PRIVATE_NETWORK_REACH, P_(V_B) | P_(V_T), false, f_private, t_medium },
-	{ OSH_FINDING_DNS_CHANNEL, P_(V_T), false, f_dns, t_dns },
-	{ OSH_FINDING_SPAWN_CHAIN, P_(V_B) | P_(V_T), false, f_spawn, t_spawn },
-	{ OSH_FINDING_FILESYSTEM_SECRET, P_(V_S), false, f_fs, t_fs },
-	{ OSH_FINDING_REACH_EXPANSION, P_(V_B) | P_(V_T), true, f_reach_exp, t_reach_exp },
-	{ OSH_FINDING_CAPABILITY_EXPANSION, P_(V_B) | P_(V_T) | P_(V_M), true, f_cap_exp,
-	  t_cap_exp },
+	{ .kind = OSH_FINDING_LINK_LOCAL_REACH,
+	  .proj = P_(V_B) | P_(V_T),
+	  .formula = f_link_local,
+	  .tiers = t_critical },
+	{ .kind = OSH_FINDING_L7_BYPASS_CREDENTIALED,
+	  .proj = P_(V_B) | P_(V_T) | P_(V_C),
+	  .show = P_(V_M) | P_(V_K),
+	  .formula = f_l7_bypass,
+	  .tiers = t_critical },
+	{ .kind = OSH_FINDING_CREDENTIAL_REACH_EXPANSION,
+	  .proj = P_(V_B) | P_(V_T) | P_(V_C),
+	  .show = P_(V_M) | P_(V_K),
+	  .formula = f_cred_reach,
+	  .tiers = t_high },
+	{ .kind = OSH_FINDING_CREDENTIALED_DESTRUCTIVE,
+	  .proj = P_(V_B) | P_(V_T) | P_(V_M),
+	  .show = P_(V_C) | P_(V_K) | P_(V_X),
+	  .formula = f_cred_destr,
+	  .tiers = t_cred_destr },
+	{ .kind = OSH_FINDING_CREDENTIALED_WRITE,
+	  .proj = P_(V_B) | P_(V_T) | P_(V_M),
+	  .show = P_(V_C) | P_(V_K) | P_(V_X),
+	  .formula = f_cred_write,
+	  .tiers = t_cred_write },
+	{ .kind = OSH_FINDING_DATA_EXFILTRATION,
+	  .proj = P_(V_B) | P_(V_T),
+	  .show = P_(V_M) | P_(V_K),
+	  .formula = f_exfil,
+	  .tiers = t_exfil },
+	{ .kind = OSH_FINDING_LOOPBACK_REACH,
+	  .proj = P_(V_B) | P_(V_T),
+	  .formula = f_loopback,
+	  .tiers = t_high },
+	{ .kind = OSH_FINDING_PRIVATE_NETWORK_REACH,
+	  .proj = P_(V_B) | P_(V_T),
+	  .formula = f_private,
+	  .tiers = t_medium },
+	{ .kind = OSH_FINDING_DNS_CHANNEL, .proj = P_(V_T), .formula = f_dns, .tiers = t_dns },
+	{ .kind = OSH_FINDING_SPAWN_CHAIN,
+	  .proj = P_(V_B) | P_(V_T),
+	  .show = P_(V_A) | P_(V_M) | P_(V_K),
+	  .formula = f_spawn,
+	  .tiers = t_spawn },
+	{ .kind = OSH_FINDING_FILESYSTEM_SECRET,
+	  .proj = P_(V_S),
+	  .show = P_(V_B) | P_(V_T),
+	  .by_target = true,
+	  .formula = f_fs,
+	  .tiers = t_fs },
+	{ .kind = OSH_FINDING_REACH_EXPANSION,
+	  .proj = P_(V_B) | P_(V_T),
+	  .delta_only = true,
+	  .formula = f_reach_exp,
+	  .tiers = t_reach_exp },
+	{ .kind = OSH_FINDING_CAPABILITY_EXPANSION,
+	  .proj = P_(V_B) | P_(V_T) | P_(V_M),
+	  .show = P_(V_K),
+	  .delta_only = true,
+	  .formula = f_cap_exp,
+	  .tiers = t_cap_exp },
 };
 
 /* ---- witnesses -> findings -------------------------------------------------------------------- */
@@ -1314,55 +1492,83 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-/* Lists every action (X) a credentialed-write witness allows for its (B, T, M). */
-static char *list_actions(struct prover *pr, Z3_ast f, size_t b, size_t t, size_t m)
+static int size_cmp(const void *pa, const void *pb)
 {
-	char *out = NULL;
-	size_t len = 0, n = 0;
+	size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
 
-	Z3_solver_push(pr->ctx, pr->s);
-	Z3_solver_assert(pr->ctx, pr->s, f);
-	Z3_solver_assert(pr->ctx, pr->s, eq(pr, V_B, b));
-	Z3_solver_assert(pr->ctx, pr->s, eq(pr, V_T, t));
-	Z3_solver_assert(pr->ctx, pr->s, eq(pr, V_M, m));
-	while (n < 16 && Z3_solver_check(pr->ctx, pr->s) == Z3_L_TRUE) {
-		Z3_model mod = Z3_solver_get_model(pr->ctx, pr->s);
-		size_t x = 0;
-		char *no;
-		const struct prv_api_action *a;
-
-		Z3_model_inc_ref(pr->ctx, mod);
-		if (model_val(pr, mod, V_X, &x) < 0 || x >= pr->n_acts) {
-			Z3_model_dec_ref(pr->ctx, mod);
-			break;
-		}
-		Z3_model_dec_ref(pr->ctx, mod);
-		a = pr->acts[x].a;
-		no = realloc(out, len + strlen(a->action) + strlen(a->path) + 32);
-		if (!no)
-			break;
-		out = no;
-		len += (size_t)sprintf(out + len, "%s%s (%s, risk %s)", n ? ", " : "", a->action,
-				       a->path, a->risk ? a->risk : "unknown");
-		Z3_solver_assert(pr->ctx, pr->s, not_(pr, eq(pr, V_X, x)));
-		n++;
-	}
-	Z3_solver_pop(pr->ctx, pr->s, 1);
-	return out;
+	return (a > b) - (a < b);
 }
 
-static int describe(struct prover *pr, const struct query *q, Z3_model m, Z3_ast f,
-		    enum osh_severity sev)
+/* The actions (X) a credentialed-action witness allows for its (B, T, M), in registry order (at
+ * most 16 named), as a new string in *ret. Returns 0, -ENOMEM or -EIO. */
+static int list_actions(struct prover *pr, Z3_ast f, const size_t v[V_MAX], char **ret)
 {
-	size_t v[V_MAX] = { 0 };
-	struct osh_finding *fd;
-	char *expl = NULL, *rem = NULL, *acts = NULL;
-	const struct upol *u = &pr->pol[0];
-	const struct ubin *b, *a = NULL;
-	const struct utarget *t;
-	const char *cred = NULL, *bname;
-	int r;
+	size_t *xs = calloc(pr->n_acts + 1, sizeof(*xs)), n = 0, len = 0;
+	char *out = NULL;
+	Z3_lbool sat = Z3_L_FALSE;
 
+	if (!xs)
+		return -ENOMEM;
+	Z3_solver_push(pr->ctx, pr->s);
+	Z3_solver_assert(pr->ctx, pr->s, f);
+	Z3_solver_assert(pr->ctx, pr->s, eq(pr, V_B, v[V_B]));
+	Z3_solver_assert(pr->ctx, pr->s, eq(pr, V_T, v[V_T]));
+	Z3_solver_assert(pr->ctx, pr->s, eq(pr, V_M, v[V_M]));
+	while (n < pr->n_acts && (sat = Z3_solver_check(pr->ctx, pr->s)) == Z3_L_TRUE) {
+		Z3_model mod = Z3_solver_get_model(pr->ctx, pr->s);
+		int r;
+
+		Z3_model_inc_ref(pr->ctx, mod);
+		r = model_val(pr, mod, V_X, &xs[n]);
+		Z3_model_dec_ref(pr->ctx, mod);
+		if (r < 0 || xs[n] >= pr->n_acts) {
+			sat = Z3_L_UNDEF;
+			break;
+		}
+		Z3_solver_assert(pr->ctx, pr->s, not_(pr, eq(pr, V_X, xs[n++])));
+	}
+	Z3_solver_pop(pr->ctx, pr->s, 1);
+	if (sat == Z3_L_UNDEF || Z3_get_error_code(pr->ctx) != Z3_OK) {
+		free(xs);
+		return -EIO;
+	}
+	qsort(xs, n, sizeof(*xs), size_cmp);
+	for (size_t i = 0; i < n && i < 16; i++) {
+		const struct prv_api_action *a = pr->acts[xs[i]].a;
+		char *no = realloc(out, len + strlen(a->action) + strlen(a->path) + 40);
+
+		if (!no) {
+			free(out);
+			free(xs);
+			return -ENOMEM;
+		}
+		out = no;
+		len += (size_t)sprintf(out + len, "%s%s (%s, risk %s)%s", i ? ", " : "", a->action,
+				       a->path, a->risk ? a->risk : "unknown",
+				       i == 15 && n > 16 ? ", ..." : "");
+	}
+	free(xs);
+	*ret = out;
+	return 0;
+}
+
+/* A witness as read from a model: every variable's value, the severity tier it was found in and,
+ * for the credentialed-action queries, the actions it allows (owned). */
+struct witness {
+	size_t v[V_MAX];
+	enum osh_severity sev;
+	size_t tier; /* index of sev's tier in the query's list */
+	char *acts;
+};
+
+/* Reads model m, found in the tier of severity sev of the class formula f, into w. Returns 0,
+ * -EIO or -ENOMEM. */
+static int witness_read(struct prover *pr, const struct query *q, Z3_model m, Z3_ast f,
+			enum osh_severity sev, struct witness *w)
+{
+	size_t *v = w->v;
+
+	memset(w, 0, sizeof(*w));
 	for (int i = 0; i < V_MAX; i++)
 		if (model_val(pr, m, i, &v[i]) < 0)
 			return -EIO;
@@ -1374,6 +1580,30 @@ static int describe(struct prover *pr, const struct query *q, Z3_model m, Z3_ast
 		v[V_M] = M_POST;
 	if (v[V_K] >= K_MAX)
 		v[V_K] = K_HTTP_L4;
+	w->sev = sev;
+	if (q->kind == OSH_FINDING_CREDENTIALED_WRITE ||
+	    q->kind == OSH_FINDING_CREDENTIALED_DESTRUCTIVE)
+		return list_actions(pr, f, v, &w->acts);
+	return 0;
+}
+
+/* Appends the finding witness w stands for at target tgt (its own target, or another of its
+ * class). */
+static int describe(struct prover *pr, const struct query *q, const struct witness *w, size_t tgt)
+{
+	size_t v[V_MAX];
+	struct osh_finding *fd;
+	char *expl = NULL, *rem = NULL;
+	const char *acts = w->acts;
+	const struct upol *u = &pr->pol[0];
+	const struct ubin *b, *a = NULL;
+	const struct utarget *t;
+	const char *cred = NULL, *bname;
+	enum osh_severity sev = w->sev;
+	int r;
+
+	memcpy(v, w->v, sizeof(v));
+	v[V_T] = tgt;
 	b = &pr->bins[v[V_B]];
 	t = &pr->tgts[v[V_T]];
 	bname = b->path;
@@ -1435,7 +1665,6 @@ static int describe(struct prover *pr, const struct query *q, Z3_model m, Z3_ast
 		break;
 	case OSH_FINDING_CREDENTIALED_WRITE:
 	case OSH_FINDING_CREDENTIALED_DESTRUCTIVE:
-		acts = list_actions(pr, f, v[V_B], v[V_T], v[V_M]);
 		fd->action = v[V_X] < pr->n_acts ? strdup(pr->acts[v[V_X]].a->action) : NULL;
 		r = prv_asprintf(&expl,
 				 "%s can send %s to %s:%u with credential '%s', whose scopes "
@@ -1512,7 +1741,6 @@ static int describe(struct prover *pr, const struct query *q, Z3_model m, Z3_ast
 	default:
 		break;
 	}
-	free(acts);
 	fd->explanation = expl;
 	fd->remediation = rem;
 	if (r < 0 || !expl || !rem)
@@ -1569,125 +1797,474 @@ static int proj_eqs(struct prover *pr, const struct query *q, Z3_model m, struct
 	return pr->err;
 }
 
-/* Among the models with the same projection, prefer one whose method is POST (or raw bytes):
- * the witness a reviewer recognises. Returns the better model (referenced) or m. */
-static Z3_model prefer(struct prover *pr, const struct query *q, Z3_ast tier, Z3_ast proj,
-		       Z3_model m)
+/* Checks the formulas asserted so far under the assumptions a[0..n), leaving out the constant
+ * true: assumptions cost no push and pop, and what Z3 learns from the asserted part stays. */
+static Z3_lbool check_under(struct prover *pr, size_t n, const Z3_ast *a)
 {
-	Z3_ast pm[2];
+	Z3_ast *as = calloc(n + 1, sizeof(*as));
+	size_t k = 0;
+	Z3_lbool r;
 
-	if (q->proj & P_(V_M))
-		return m;
-	pm[0] = eq(pr, V_M, M_POST);
-	pm[1] = eq(pr, V_M, M_RAW);
-	Z3_solver_push(pr->ctx, pr->s);
-	Z3_solver_assert(pr->ctx, pr->s, tier);
-	Z3_solver_assert(pr->ctx, pr->s, proj);
-	Z3_solver_assert(pr->ctx, pr->s, Z3_mk_or(pr->ctx, 2, pm));
-	if (Z3_solver_check(pr->ctx, pr->s) == Z3_L_TRUE) {
-		Z3_model better = Z3_solver_get_model(pr->ctx, pr->s);
-
-		Z3_model_inc_ref(pr->ctx, better);
-		Z3_model_dec_ref(pr->ctx, m);
-		m = better;
+	if (!as) {
+		pr->err = -ENOMEM;
+		return Z3_L_UNDEF;
 	}
-	Z3_solver_pop(pr->ctx, pr->s, 1);
+	if (pr->guard)
+		as[k++] = pr->guard;
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != pr->t_true)
+			as[k++] = a[i];
+	r = Z3_solver_check_assumptions(pr->ctx, pr->s, (unsigned)k, as);
+	free(as);
+	return Z3_get_error_code(pr->ctx) == Z3_OK ? r : Z3_L_UNDEF;
+}
+
+/* The canonical order of a finding's further variables: the method by preference (POST and raw
+ * bytes are the witnesses a reviewer recognises), then the rest by value, in this order. */
+static const int canon_vars[] = { V_M, V_K, V_C, V_A, V_X, V_B, V_T, V_S };
+static const unsigned char method_rank[M_MAX] = {
+	[M_POST] = 0, [M_RAW] = 1,   [M_GET] = 2,    [M_HEAD] = 3, [M_OPTIONS] = 4,
+	[M_PUT] = 5,  [M_PATCH] = 6, [M_DELETE] = 7, [M_DNS] = 8,
+};
+
+/* The position of v's value x in the canonical order. */
+static size_t rank_of(int v, size_t x)
+{
+	if (v == V_M)
+		return x < M_MAX ? method_rank[x] : M_MAX;
+	return x;
+}
+
+/* v's value is at position <= r in the canonical order. */
+static Z3_ast rank_le(struct prover *pr, int v, size_t r)
+{
+	struct terms t = { 0 };
+
+	if (v != V_M)
+		return Z3_mk_bvule(pr->ctx, pr->var[v],
+				   Z3_mk_unsigned_int(pr->ctx, (unsigned)r, pr->sort[v]));
+	for (size_t m = 0; m < M_MAX; m++)
+		if (method_rank[m] <= r)
+			terms_add(pr, &t, eq(pr, V_M, m));
+	return terms_or(pr, &t);
+}
+
+/* Checks the assumptions a[0..n) plus extra; on sat, replaces *m by the new model. */
+static Z3_lbool improve(struct prover *pr, Z3_ast *a, size_t n, Z3_ast extra, Z3_model *m)
+{
+	Z3_lbool sat;
+
+	a[n] = extra;
+	sat = check_under(pr, n + 1, a);
+	if (sat == Z3_L_TRUE) {
+		Z3_model_dec_ref(pr->ctx, *m);
+		*m = Z3_solver_get_model(pr->ctx, pr->s);
+		Z3_model_inc_ref(pr->ctx, *m);
+	} else if (sat != Z3_L_FALSE && !pr->err) {
+		pr->err = -EIO;
+	}
+	return sat;
+}
+
+/* The least model in the canonical order among those with m's projection (proj, n_proj
+ * equalities) in its tier: what a finding names besides its key then depends on the policy only,
+ * not on the path the solver took, so a class's witnesses are what each of its targets would
+ * give on its own. One check tells whether m is already least (the common case); otherwise
+ * each variable in turn is bisected. Returns that model (referenced), having released m. */
+static Z3_model canonical(struct prover *pr, const struct query *q, Z3_ast tier, const Z3_ast *proj,
+			  size_t n_proj, Z3_model m)
+{
+	unsigned vars = q->show & ~q->proj;
+	struct terms better = { 0 };
+	Z3_ast same, *a;
+	size_t n;
+
+	if (!vars)
+		return m;
+	a = calloc(n_proj + V_MAX + 2, sizeof(*a));
+	if (!a) {
+		pr->err = -ENOMEM;
+		return m;
+	}
+	memcpy(a, proj, n_proj * sizeof(*a));
+	a[n_proj] = tier;
+	n = n_proj + 1;
+	/* Is there a model that agrees on the variables before some v and has a smaller v? */
+	same = tru(pr);
+	for (size_t i = 0; i < sizeof(canon_vars) / sizeof(canon_vars[0]) && !pr->err; i++) {
+		int v = canon_vars[i];
+		size_t cur = 0;
+
+		if (!(vars & P_(v)))
+			continue;
+		if (model_val(pr, m, v, &cur) < 0)
+			pr->err = -EIO;
+		else if (rank_of(v, cur))
+			terms_add(pr, &better, and2(pr, same, rank_le(pr, v, rank_of(v, cur) - 1)));
+		same = and2(pr, same, eq(pr, v, cur));
+	}
+	if (!pr->err && better.n && improve(pr, a, n, terms_or(pr, &better), &m) == Z3_L_TRUE) {
+		for (size_t i = 0; i < sizeof(canon_vars) / sizeof(canon_vars[0]) && !pr->err;
+		     i++) {
+			int v = canon_vars[i];
+			size_t cur = 0, lo = 0, hi;
+
+			if (!(vars & P_(v)))
+				continue;
+			if (model_val(pr, m, v, &cur) < 0) {
+				pr->err = -EIO;
+				break;
+			}
+			/* The least rank in [lo, hi] that a model has, hi being m's. */
+			for (hi = rank_of(v, cur); lo < hi && !pr->err;) {
+				size_t mid = lo + (hi - lo) / 2;
+
+				if (improve(pr, a, n, rank_le(pr, v, mid), &m) != Z3_L_TRUE) {
+					lo = mid + 1;
+				} else if (model_val(pr, m, v, &cur) < 0) {
+					pr->err = -EIO;
+				} else {
+					hi = rank_of(v, cur);
+				}
+			}
+			if (model_val(pr, m, v, &cur) < 0)
+				pr->err = -EIO;
+			a[n++] = eq(pr, v, cur); /* fixed for the variables after it */
+		}
+	}
+	free(better.v);
+	free(a);
 	return m;
 }
 
-/* Enumerates the witnesses of one cube (the query's formula is asserted in the enclosing scope):
- * for each severity tier, models of the tier's condition, each blocked on the projection once
- * reported, so a (binary, target, ...) is reported once, at its most severe tier. Returns 1
- * when the witness limit stopped it. */
-static int run_cube(struct prover *pr, const struct query *q, Z3_ast f, const struct tier *tiers,
-		    size_t n_tiers, size_t *found)
+#define MAX_TIERS 4
+
+/* The targets of one query whose formulas, built with T decided (at_target), come out as the
+ * same term, and whose tiers do too: they have the same witnesses but for T. Z3 solves the
+ * first of them, the representative; the others reuse its witnesses. */
+struct tclass {
+	Z3_ast f;
+	Z3_ast tier[MAX_TIERS];
+	enum osh_severity sev[MAX_TIERS];
+	size_t n_tiers;
+	struct witness *w; /* in reporting order: by tier, then by value (witness_cmp) */
+	size_t n_w;
+	bool solved;
+};
+
+struct tclasses {
+	struct tclass *v;
+	size_t n, cap;
+};
+
+static void tclass_clear(struct tclass *c)
 {
+	for (size_t j = 0; j < c->n_w; j++)
+		free(c->w[j].acts);
+	c->n_w = 0;
+}
+
+static void tclasses_free(struct tclasses *cs)
+{
+	for (size_t i = 0; i < cs->n; i++) {
+		tclass_clear(&cs->v[i]);
+		free(cs->v[i].w);
+	}
+	free(cs->v);
+	memset(cs, 0, sizeof(*cs));
+}
+
+static bool tclass_same(const struct tclass *a, const struct tclass *b)
+{
+	if (a->f != b->f || a->n_tiers != b->n_tiers)
+		return false;
+	for (size_t i = 0; i < a->n_tiers; i++)
+		if (a->tier[i] != b->tier[i] || a->sev[i] != b->sev[i])
+			return false;
+	return true;
+}
+
+/* The class of key (formula and tiers of one target): an existing one or a new, unsolved one
+ * (NULL when out of memory). Z3 hash-conses terms, so equal terms are equal pointers; a context
+ * made by Z3_mk_context keeps every term alive until it is deleted. A class costs solver round
+ * trips, so even a policy with thousands of them spends next to nothing in this scan. */
+static struct tclass *tclass_get(struct tclasses *cs, const struct tclass *key)
+{
+	for (size_t i = 0; i < cs->n; i++)
+		if (tclass_same(&cs->v[i], key))
+			return &cs->v[i];
+	if (cs->n == cs->cap) {
+		size_t cap = cs->cap ? cs->cap * 2 : 16;
+		struct tclass *nv = realloc(cs->v, cap * sizeof(*nv));
+
+		if (!nv)
+			return NULL;
+		cs->v = nv;
+		cs->cap = cap;
+	}
+	cs->v[cs->n] = *key;
+	return &cs->v[cs->n++];
+}
+
+static int tclass_add_witness(struct tclass *c, const struct witness *w)
+{
+	struct witness *nw = realloc(c->w, (c->n_w + 1) * sizeof(*nw));
+
+	if (!nw)
+		return -ENOMEM;
+	c->w = nw;
+	c->w[c->n_w++] = *w;
+	return 0;
+}
+
+/* Whether model m satisfies tier condition t. */
+static bool model_holds(struct prover *pr, Z3_model m, Z3_ast t)
+{
+	Z3_ast out = NULL;
+
+	if (t == pr->t_true)
+		return true;
+	return Z3_model_eval(pr->ctx, m, t, true, &out) &&
+	       Z3_get_bool_value(pr->ctx, out) == Z3_L_TRUE;
+}
+
+/* Turns model m (referenced; consumed) of class c into a witness at its projection's most
+ * severe tier, from tier ti on (the tiers before it are known to have no model with this
+ * projection), and blocks the projection. */
+static int take_witness(struct prover *pr, const struct query *q, struct tclass *c, size_t ti,
+			Z3_model m)
+{
+	struct terms blk = { 0 };
+	struct witness w;
+	size_t held = c->n_tiers;
+	int r = proj_eqs(pr, q, m, &blk);
+
+	for (size_t i = ti; i < c->n_tiers && held == c->n_tiers; i++)
+		if (model_holds(pr, m, c->tier[i]))
+			held = i;
+	/* A more severe tier may hold for another model with the same projection. */
+	for (size_t i = ti; r >= 0 && i < held; i++) {
+		Z3_ast *a;
+		Z3_lbool sat;
+
+		if (c->tier[i] == pr->t_false)
+			continue;
+		a = calloc(blk.n + 1, sizeof(*a));
+		if (!a) {
+			r = -ENOMEM;
+			break;
+		}
+		memcpy(a, blk.v, blk.n * sizeof(*a));
+		a[blk.n] = c->tier[i];
+		sat = check_under(pr, blk.n + 1, a);
+		free(a);
+		if (sat == Z3_L_TRUE) {
+			Z3_model_dec_ref(pr->ctx, m);
+			m = Z3_solver_get_model(pr->ctx, pr->s);
+			Z3_model_inc_ref(pr->ctx, m);
+			held = i;
+		} else if (sat != Z3_L_FALSE) {
+			r = -EIO;
+		}
+	}
+	if (r >= 0 && held == c->n_tiers)
+		r = -EIO; /* a model no tier holds for: the tiers must end with an unconditional one */
+	if (r >= 0) {
+		m = canonical(pr, q, c->tier[held], blk.v, blk.n, m);
+		r = witness_read(pr, q, m, c->f, c->sev[held], &w);
+	}
+	if (r >= 0) {
+		w.tier = held;
+		if ((r = tclass_add_witness(c, &w)) < 0)
+			free(w.acts);
+	}
+	if (r >= 0)
+		/* Blocking clause: this projection is reported once. */
+		Z3_solver_assert(
+		    pr->ctx, pr->s,
+		    Z3_mk_implies(pr->ctx, pr->guard, not_(pr, and_n(pr, blk.n, blk.v))));
+	free(blk.v);
+	Z3_model_dec_ref(pr->ctx, m);
+	return r < 0 ? r : pr->err;
+}
+
+/* Models of the class's formula, tier by tier from tier ti (or all tiers at once when ti is
+ * n_tiers), each blocked once taken, until there are none or limit witnesses. */
+static int enumerate(struct prover *pr, const struct query *q, struct tclass *c, size_t ti,
+		     size_t limit)
+{
+	bool all = ti == c->n_tiers;
 	int r = 0;
 
-	for (size_t ti = 0; ti < n_tiers && r >= 0; ti++) {
-		for (;;) {
-			struct terms blk = { 0 };
-			Z3_lbool sat;
-			Z3_model m;
-			Z3_ast proj;
+	for (ti = all ? 0 : ti; ti < c->n_tiers && r >= 0; ti++) {
+		Z3_ast tier = all ? pr->t_true : c->tier[ti];
 
-			Z3_solver_push(pr->ctx, pr->s);
-			Z3_solver_assert(pr->ctx, pr->s, tiers[ti].cond);
-			sat = Z3_solver_check(pr->ctx, pr->s);
+		while (r >= 0 && c->n_w < limit && tier != pr->t_false) {
+			Z3_lbool sat = check_under(pr, 1, &tier);
+			Z3_model m;
+
+			if (sat == Z3_L_FALSE)
+				break;
 			if (sat != Z3_L_TRUE) {
-				Z3_solver_pop(pr->ctx, pr->s, 1);
-				if (sat != Z3_L_FALSE || Z3_get_error_code(pr->ctx) != Z3_OK)
-					r = -EIO;
+				r = pr->err ? pr->err : -EIO;
 				break;
 			}
 			m = Z3_solver_get_model(pr->ctx, pr->s);
 			Z3_model_inc_ref(pr->ctx, m);
-			/* Back to the cube's scope: describe() asks its own questions. */
-			Z3_solver_pop(pr->ctx, pr->s, 1);
-			if (*found >= pr->max_w) {
-				Z3_model_dec_ref(pr->ctx, m);
-				return 1;
-			}
-			r = proj_eqs(pr, q, m, &blk);
-			if (r >= 0) {
-				proj = Z3_mk_and(pr->ctx, (unsigned)blk.n, blk.v);
-				m = prefer(pr, q, tiers[ti].cond, proj, m);
-				r = describe(pr, q, m, f, tiers[ti].sev);
-				/* Blocking clause: this projection, in this tier and later ones. */
-				Z3_solver_assert(pr->ctx, pr->s, not_(pr, proj));
-			}
-			free(blk.v);
-			Z3_model_dec_ref(pr->ctx, m);
-			if (r < 0 || pr->err)
-				break;
-			(*found)++;
+			r = take_witness(pr, q, c, all ? 0 : ti, m);
 		}
+		if (all || c->n_w >= limit)
+			break;
 	}
+	return r;
+}
+
+/* Classes whose retired guards share a solver scope (measured: 4 to 8 is best; 1 re-internalizes
+ * the shared equalities for every class, hundreds slow every check down). */
+#define GUARD_BATCH 8
+
+/* enumerate() under a fresh literal (a guard): the class's formula and blocking clauses are
+ * asserted as implied by it, and every check assumes it. Nothing is pushed or popped, so what
+ * Z3 internalized for one class (the equalities over the witness variables, most of all) serves
+ * the next; the literal is retired afterwards (asserted false), which satisfies every clause it
+ * guards. */
+static int enumerate_guarded(struct prover *pr, const struct query *q, struct tclass *c, long rep,
+			     size_t ti, size_t limit)
+{
+	Z3_ast body = rep >= 0 ? and2(pr, c->f, eq(pr, V_T, (size_t)rep)) : c->f;
+	int r;
+
+	/* Retired guards still cost every check a little: every few classes, their scope goes. */
+	if (pr->n_guards++ % GUARD_BATCH == 0) {
+		if (pr->n_guards > 1)
+			Z3_solver_pop(pr->ctx, pr->s, 1);
+		Z3_solver_push(pr->ctx, pr->s);
+	}
+	pr->guard = Z3_mk_fresh_const(pr->ctx, "class", Z3_mk_bool_sort(pr->ctx));
+	Z3_solver_assert(pr->ctx, pr->s, Z3_mk_implies(pr->ctx, pr->guard, body));
+	r = enumerate(pr, q, c, ti, limit);
+	Z3_solver_assert(pr->ctx, pr->s, not_(pr, pr->guard));
+	pr->guard = NULL;
+	return r;
+}
+
+static int witness_cmp(const void *pa, const void *pb)
+{
+	const struct witness *a = pa, *b = pb;
+
+	if (a->tier != b->tier)
+		return a->tier < b->tier ? -1 : 1;
+	for (int v = 0; v < V_MAX; v++)
+		if (a->v[v] != b->v[v])
+			return a->v[v] < b->v[v] ? -1 : 1;
+	return 0;
+}
+
+/* Enumerates the witnesses of class c on its representative rep (T == rep; -1 without a cube):
+ * each projection once, at its most severe tier, with its canonical model, sorted the way the
+ * query reports them: by tier, then by value. All tiers at once cost one solver round trip per
+ * witness and one to end; only a class of at least limit witnesses (more than the query
+ * reports) is enumerated again tier by tier, so that the ones reported are the most severe. */
+static int tclass_solve(struct prover *pr, const struct query *q, struct tclass *c, long rep,
+			size_t limit)
+{
+	int r;
+
+	c->solved = true;
+	r = enumerate_guarded(pr, q, c, rep, c->n_tiers, limit);
+	if (r >= 0 && c->n_w >= limit) {
+		tclass_clear(c);
+		r = enumerate_guarded(pr, q, c, rep, 0, limit);
+	}
+	if (c->n_w > 1)
+		qsort(c->w, c->n_w, sizeof(c->w[0]), witness_cmp);
 	return r < 0 ? r : pr->err;
 }
 
-/* Runs one query. Queries keyed on a target are solved one target at a time (a cube T == t):
- * with the target fixed, propagation discards every other endpoint's part of the formula, so a
- * check stays cheap however large the policy, and the blocking clauses of one cube never burden
- * another. */
+/* Reports class c's witnesses at target t. Returns 1 when the query's witness limit stopped
+ * it. */
+static int tclass_report(struct prover *pr, const struct query *q, const struct tclass *c, long t,
+			 size_t *found)
+{
+	for (size_t i = 0; i < c->n_w; i++) {
+		int r;
+
+		if (q->by_target) {
+			if (pr->s_reported[c->w[i].v[V_S]])
+				continue;
+			pr->s_reported[c->w[i].v[V_S]] = true;
+		}
+		if (*found >= pr->max_w)
+			return 1;
+		r = describe(pr, q, &c->w[i], t >= 0 ? (size_t)t : c->w[i].v[V_T]);
+		if (r < 0)
+			return r;
+		(*found)++;
+	}
+	return 0;
+}
+
+/* The formula and tiers of query q at the current cube (or the whole policy, without one). */
+static void build_key(struct prover *pr, const struct query *q, struct tclass *key)
+{
+	struct tier tiers[MAX_TIERS];
+	Z3_ast f = q->formula(pr, &pr->pol[0], false);
+
+	memset(key, 0, sizeof(*key));
+	if (pr->delta && !q->delta_only)
+		f = and2(pr, f, not_(pr, q->formula(pr, &pr->pol[1], true)));
+	key->f = f;
+	if (key->f == pr->t_false)
+		return;
+	key->n_tiers = q->tiers(pr, tiers);
+	for (size_t i = 0; i < key->n_tiers; i++) {
+		key->tier[i] = tiers[i].cond;
+		key->sev[i] = tiers[i].sev;
+	}
+}
+
+/* Runs one query. Queries keyed on a target are built one target at a time, with T decided
+ * (a cube): the formula keeps only the endpoints naming that target, so it stays small however
+ * large the policy, and most targets fold to false at once. Targets whose formulas are the same
+ * term form a class, solved once; each target in order then reports its class's witnesses.
+ * Since a witness's every field is canonical (canonical()), the result is exactly what solving
+ * every target on its own gives. */
 static int run_query(struct prover *pr, const struct query *q)
 {
-	struct tier tiers[4];
-	size_t n_tiers, found = 0;
-	bool cubes = q->proj & P_(V_T);
+	struct tclasses cs = { 0 };
+	size_t found = 0;
+	bool cubes = (q->proj & P_(V_T)) || q->by_target;
 	int r = 0;
 
 	if (q->delta_only && !pr->delta)
 		return 0;
 	for (size_t t = 0; t < (cubes ? pr->n_tgts : 1) && r == 0; t++) {
-		Z3_ast f;
-		Z3_lbool sat;
+		struct tclass key, *c;
 
 		pr->cube = cubes ? (long)t : -1;
-		Z3_solver_push(pr->ctx, pr->s);
-		f = q->formula(pr, &pr->pol[0], false);
-		if (pr->delta && !q->delta_only)
-			f = and2(pr, f, not_(pr, q->formula(pr, &pr->pol[1], true)));
-		if (cubes)
-			f = and2(pr, f, eq(pr, V_T, t));
-		/* Most cubes of a large policy are empty for most queries: the simplifier says
-		 * so without a solver round trip. */
-		f = Z3_simplify(pr->ctx, f);
-		if (Z3_get_bool_value(pr->ctx, f) == Z3_L_FALSE) {
-			Z3_solver_pop(pr->ctx, pr->s, 1);
+		build_key(pr, q, &key);
+		if (pr->err) {
+			r = pr->err;
+			break;
+		}
+		/* Most targets of a large policy are no witness of most queries: the formula
+		 * folds to false (not_, fold_n) without a solver round trip. */
+		if (key.f == pr->t_false)
 			continue;
+		c = tclass_get(&cs, &key);
+		if (!c) {
+			r = -ENOMEM;
+			break;
 		}
-		Z3_solver_assert(pr->ctx, pr->s, f);
-		sat = Z3_solver_check(pr->ctx, pr->s);
-		if (sat == Z3_L_TRUE) {
-			n_tiers = q->tiers(pr, tiers);
-			r = run_cube(pr, q, f, tiers, n_tiers, &found);
-		} else if (sat != Z3_L_FALSE) {
-			r = -EIO;
-		}
-		Z3_solver_pop(pr->ctx, pr->s, 1);
+		/* One more than the query reports at most tells whether it stops; the same limit
+		 * for every class keeps a class's witnesses independent of where it is met. */
+		if (!c->solved)
+			r = tclass_solve(pr, q, c, pr->cube, pr->max_w + 1);
+		if (r == 0)
+			r = tclass_report(pr, q, c, pr->cube, &found);
 	}
 	pr->cube = -1;
+	tclasses_free(&cs);
 	if (r == 1) {
 		pr->out->truncated++;
 		r = 0;
@@ -1707,6 +2284,9 @@ static void upol_free(struct upol *u)
 	free(u->listed);
 	free(u->exposed);
 	free(u->exposed_via);
+	free(u->tgt_off);
+	free(u->by_tgt);
+	free(u->all_eps);
 }
 
 static void prover_done(struct prover *pr)
@@ -1723,6 +2303,8 @@ static void prover_done(struct prover *pr)
 	free(pr->acts);
 	upol_free(&pr->pol[0]);
 	upol_free(&pr->pol[1]);
+	for (int v = 0; v < V_MAX; v++)
+		free(pr->eqs[v]);
 	if (pr->s)
 		Z3_solver_dec_ref(pr->ctx, pr->s);
 	if (pr->ctx)
@@ -1766,6 +2348,11 @@ int osh_prover_run(const struct osh_prover_input *in, struct osh_findings **ret)
 	r = build_pol(&pr, &pr.pol[0]);
 	if (r >= 0 && pr.delta)
 		r = build_pol(&pr, &pr.pol[1]);
+	/* Both policies' endpoints are indexed over the complete (shared) target universe. */
+	if (r >= 0)
+		r = build_index(&pr, &pr.pol[0]);
+	if (r >= 0 && pr.delta)
+		r = build_index(&pr, &pr.pol[1]);
 	if (r < 0)
 		goto out;
 
@@ -1782,7 +2369,9 @@ int osh_prover_run(const struct osh_prover_input *in, struct osh_findings **ret)
 	}
 	/* No handler: errors are read back with Z3_get_error_code instead of aborting. */
 	Z3_set_error_handler(pr.ctx, NULL);
-	pr.s = Z3_mk_solver(pr.ctx);
+	/* Only ever used incrementally (scopes, assumptions): the SMT core itself. The default
+	 * solver would also keep every assertion for a one-shot tactic it never runs. */
+	pr.s = Z3_mk_simple_solver(pr.ctx);
 	Z3_solver_inc_ref(pr.ctx, pr.s);
 	pr.n[V_B] = (unsigned)pr.n_bins;
 	pr.n[V_T] = (unsigned)pr.n_tgts;
@@ -1792,9 +2381,14 @@ int osh_prover_run(const struct osh_prover_input *in, struct osh_findings **ret)
 	pr.n[V_A] = (unsigned)pr.n_bins;
 	pr.n[V_X] = (unsigned)pr.n_acts;
 	pr.n[V_S] = N_SECRETS;
+	pr.t_true = Z3_mk_true(pr.ctx);
+	pr.t_false = Z3_mk_false(pr.ctx);
 	for (int v = 0; v < V_MAX; v++) {
 		pr.sort[v] = Z3_mk_bv_sort(pr.ctx, width_for(pr.n[v] + 1));
 		pr.var[v] = Z3_mk_const(pr.ctx, Z3_mk_string_symbol(pr.ctx, names[v]), pr.sort[v]);
+		pr.eqs[v] = calloc(pr.n[v] + 1, sizeof(Z3_ast));
+		if (!pr.eqs[v])
+			r = -ENOMEM;
 	}
 	for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]) && r >= 0; i++)
 		r = run_query(&pr, &queries[i]);

@@ -126,6 +126,24 @@ static const struct osh_finding *find(const struct osh_findings *f, enum osh_fin
 	return NULL;
 }
 
+/* Asserts that the only policy in doc gives binary a data_exfiltration finding sent with method
+ * over mechanism. */
+static void assert_exfil_witness(const char *doc, const char *binary, const char *method,
+				 const char *mechanism)
+{
+	struct run x = { 0 };
+	const struct osh_finding *w;
+
+	run_full(&x, doc, NULL, NULL, NULL);
+	w = find(x.f, OSH_FINDING_DATA_EXFILTRATION, binary, NULL, 0);
+	assert_non_null(w);
+	if (w) { /* for the analyzer: assert_non_null does not return on NULL */
+		assert_string_equal(w->method, method);
+		assert_string_equal(w->mechanism, mechanism);
+	}
+	run_done(&x);
+}
+
 #define POLICY_L4(host, port, bin)                                                                 \
 	"version: 1\n"                                                                             \
 	"network_policies:\n"                                                                      \
@@ -274,13 +292,8 @@ static void test_data_exfiltration(void **state)
 	run_done(&x);
 
 	/* git (bypasses L7) on the same fixed endpoint is still a path. */
-	run_full(&x, POLICY_L7("upload.example.com", 443, "read-only", "/usr/bin/git"), NULL, NULL,
-		 NULL);
-	w = find(x.f, OSH_FINDING_DATA_EXFILTRATION, "/usr/bin/git", NULL, 0);
-	assert_non_null(w);
-	assert_string_equal(w->mechanism, "l7-bypass");
-	assert_string_equal(w->method, "RAW");
-	run_done(&x);
+	assert_exfil_witness(POLICY_L7("upload.example.com", 443, "read-only", "/usr/bin/git"),
+			     "/usr/bin/git", "RAW", "l7-bypass");
 }
 
 static void test_unknown_binary_capable_of_everything(void **state)
@@ -532,6 +545,192 @@ static void test_filesystem_secret(void **state)
 	run_done(&x);
 }
 
+/* ---- solving: target classes, canonical witnesses --------------------------------------------- */
+
+static bool str_same(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* Every finding of alone at host is in both, with the same witness and wording (but for
+ * filesystem_secret: its example path is the first target data can leave through). */
+static void assert_same_at(const struct osh_findings *alone, const struct osh_findings *both,
+			   const char *host)
+{
+	size_t n_alone = 0, n_both = 0;
+
+	for (size_t i = 0; i < both->n; i++)
+		n_both += str_same(both->items[i].host, host) &&
+			  both->items[i].kind != OSH_FINDING_FILESYSTEM_SECRET;
+	for (size_t i = 0; i < alone->n; i++) {
+		const struct osh_finding *a = &alone->items[i], *b = NULL;
+
+		if (!str_same(a->host, host) || a->kind == OSH_FINDING_FILESYSTEM_SECRET)
+			continue;
+		n_alone++;
+		for (size_t j = 0; j < both->n && !b; j++) {
+			const struct osh_finding *c = &both->items[j];
+
+			if (c->kind == a->kind && str_same(c->binary, a->binary) &&
+			    str_same(c->host, a->host) && c->port == a->port &&
+			    str_same(c->method, a->method) && str_same(c->path, a->path))
+				b = c;
+		}
+		assert_non_null(b);
+		if (!b)
+			return;
+		assert_int_equal(b->severity, a->severity);
+		assert_true(str_same(b->via, a->via));
+		assert_true(str_same(b->mechanism, a->mechanism));
+		assert_true(str_same(b->credential, a->credential));
+		assert_true(str_same(b->action, a->action));
+		assert_true(str_same(b->rule, a->rule));
+		assert_string_equal(b->explanation, a->explanation);
+	}
+	assert_int_equal(n_both, n_alone);
+	assert_true(n_alone > 0);
+}
+
+/* Two endpoints that differ only by name are one class, solved once: each is reported, with
+ * exactly what it gives when it is the only endpoint. So are two unknown binaries listed by
+ * the same rule (interchangeable, though the prover does not group binaries). */
+static void test_target_classes(void **state)
+{
+#define CLASS_RULE(endpoints)                                                                      \
+	"version: 1\n"                                                                             \
+	"filesystem_policy:\n"                                                                     \
+	"  read_only: [/usr, /home]\n"                                                             \
+	"network_policies:\n"                                                                      \
+	"  r:\n"                                                                                   \
+	"    endpoints:\n" endpoints "    binaries:\n"                                             \
+	"      - { path: /usr/local/bin/claude }\n"                                                \
+	"      - { path: /usr/bin/git }\n"                                                         \
+	"      - { path: /opt/tools/bin/sync-a }\n"                                                \
+	"      - { path: /opt/tools/bin/sync-b }\n"
+	static const char *both =
+	    CLASS_RULE("      - { host: a.example.com, port: 443 }\n"
+		       "      - { host: b.example.com, port: 443 }\n"
+		       "      - { host: api.github.com, port: 443, protocol: "
+		       "rest, access: read-write }\n"
+		       "      - { host: github.com, port: 443, protocol: rest, "
+		       "access: read-write }\n");
+	static const char *only_b = CLASS_RULE("      - { host: b.example.com, port: 443 }\n");
+	static const char *only_gh = CLASS_RULE("      - { host: github.com, port: 443, "
+						"protocol: rest, access: read-write }\n");
+#undef CLASS_RULE
+	struct run x = { 0 }, y = { 0 };
+
+	(void)state;
+	run_full(&x, both, NULL, gh_creds, NULL);
+	run_full(&y, only_b, NULL, gh_creds, NULL);
+	assert_same_at(y.f, x.f, "b.example.com");
+	for (int i = 0; i < 2; i++) {
+		const char *host = i ? "b.example.com" : "a.example.com";
+
+		assert_non_null(
+		    find(x.f, OSH_FINDING_DATA_EXFILTRATION, "/opt/tools/bin/sync-a", host, 443));
+		assert_non_null(
+		    find(x.f, OSH_FINDING_DATA_EXFILTRATION, "/opt/tools/bin/sync-b", host, 443));
+		assert_non_null(find(x.f, OSH_FINDING_SPAWN_CHAIN, "/usr/bin/nc", host, 443));
+	}
+	run_done(&y);
+	/* Credentialed endpoints: the same, with the credential's findings. */
+	run_full(&y, only_gh, NULL, gh_creds, NULL);
+	assert_same_at(y.f, x.f, "github.com");
+	assert_non_null(find(y.f, OSH_FINDING_L7_BYPASS_CREDENTIALED, "/usr/bin/git", NULL, 0));
+	run_done(&y);
+	run_done(&x);
+}
+
+/* What a finding names besides its key is the least witness in a fixed order, not whichever
+ * model the solver found first: POST before raw bytes, and binaries (a spawn chain's parent,
+ * the path of a filesystem finding) in the compiled policy's order (rules by name, binaries by
+ * path), whatever order the file lists them in. The witness limit keeps the first. */
+static void test_canonical_witness(void **state)
+{
+#define SPAWN_RULE(first, second)                                                                  \
+	"version: 1\n"                                                                             \
+	"network_policies:\n"                                                                      \
+	"  r:\n"                                                                                   \
+	"    endpoints:\n"                                                                         \
+	"      - { host: upload.example.com, port: 443 }\n"                                        \
+	"    binaries:\n"                                                                          \
+	"      - { path: " first " }\n"                                                            \
+	"      - { path: " second " }\n"
+#define SPAWN_RULES(rule_py, rule_gh)                                                              \
+	"version: 1\n"                                                                             \
+	"network_policies:\n"                                                                      \
+	"  " rule_py ":\n"                                                                         \
+	"    endpoints:\n"                                                                         \
+	"      - { host: upload.example.com, port: 443 }\n"                                        \
+	"    binaries:\n"                                                                          \
+	"      - { path: /usr/bin/python3.11 }\n"                                                  \
+	"  " rule_gh ":\n"                                                                         \
+	"    endpoints:\n"                                                                         \
+	"      - { host: upload.example.com, port: 443 }\n"                                        \
+	"    binaries:\n"                                                                          \
+	"      - { path: /usr/bin/gh }\n"
+	static const char *fs_doc =
+	    "version: 1\n"
+	    "filesystem_policy:\n"
+	    "  read_only: [/usr, /home]\n"
+	    "network_policies:\n"
+	    "  ro:\n"
+	    "    endpoints:\n"
+	    "      - { host: ro.example.org, port: 443, protocol: rest, access: read-only }\n"
+	    "    binaries:\n"
+	    "      - { path: /usr/bin/curl }\n"
+	    "  up:\n"
+	    "    endpoints:\n"
+	    "      - { host: up1.example.com, port: 443 }\n"
+	    "      - { host: up2.example.com, port: 443 }\n"
+	    "    binaries:\n"
+	    "      - { path: /usr/bin/wget }\n"
+	    "      - { path: /usr/bin/curl }\n";
+	struct osh_policy *p = parse(SPAWN_RULE("/opt/tools/bin/sync-a", "/usr/bin/curl"));
+	struct osh_prover_input in = { .policy = p, .registry = reg, .max_witnesses = 1 };
+	struct run x = { 0 };
+	const struct osh_finding *w;
+
+	(void)state;
+	/* An unknown program can send both HTTP and raw bytes: POST is the witness. */
+	assert_exfil_witness(POLICY_L4("upload.example.com", 443, "/opt/tools/bin/sync-a"),
+			     "/opt/tools/bin/sync-a", "POST", "http-l4");
+	/* gh and python3.11 both spawn git: the parent named is the first of them in the
+	 * compiled policy, however the file orders them. */
+	for (int i = 0; i < 4; i++) {
+		static const char *const docs[] = {
+			SPAWN_RULE("/usr/bin/gh", "/usr/bin/python3.11"),
+			SPAWN_RULE("/usr/bin/python3.11", "/usr/bin/gh"),
+			SPAWN_RULES("a_python", "b_gh"),
+			SPAWN_RULES("b_python", "a_gh"),
+		};
+
+		run_full(&x, docs[i], NULL, NULL, NULL);
+		w = find(x.f, OSH_FINDING_SPAWN_CHAIN, "/usr/bin/git", NULL, 0);
+		assert_non_null(w);
+		assert_string_equal(w->via, i == 2 ? "/usr/bin/python3.11" : "/usr/bin/gh");
+		run_done(&x);
+	}
+	/* A readable secret names the first target data can leave through (not the read-only
+	 * one), and the first binary, in policy order, that sends there. */
+	run_full(&x, fs_doc, NULL, NULL, NULL);
+	w = find(x.f, OSH_FINDING_FILESYSTEM_SECRET, NULL, NULL, 0);
+	assert_non_null(w);
+	assert_string_equal(w->host, "up1.example.com");
+	assert_string_equal(w->binary, "/usr/bin/curl");
+	run_done(&x);
+	/* The limit keeps the binaries listed first. */
+	assert_int_equal(osh_prover_run(&in, &x.f), 0);
+	assert_int_equal(count(x.f, OSH_FINDING_DATA_EXFILTRATION), 1);
+	assert_non_null(find(x.f, OSH_FINDING_DATA_EXFILTRATION, "/opt/tools/bin/sync-a", NULL, 0));
+	assert_true(x.f->truncated >= 1);
+	osh_findings_free(x.f);
+	osh_policy_free(p);
+#undef SPAWN_RULE
+#undef SPAWN_RULES
+}
+
 /* ---- delta mode ------------------------------------------------------------------------------ */
 
 static void test_delta(void **state)
@@ -754,6 +953,8 @@ int main(void)
 		cmocka_unit_test(test_dns_channel),
 		cmocka_unit_test(test_spawn_chain),
 		cmocka_unit_test(test_filesystem_secret),
+		cmocka_unit_test(test_target_classes),
+		cmocka_unit_test(test_canonical_witness),
 		cmocka_unit_test(test_delta),
 		cmocka_unit_test(test_gate_change),
 		cmocka_unit_test(test_accepted_risks),
