@@ -27,6 +27,8 @@ install -m 0755 "$BUSYBOX" "$STAGE/bin/busybox"
 ln -s busybox "$STAGE/bin/sh"
 install -m 0755 scripts/vm/init "$STAGE/init"
 install -m 0644 "$LIST" "$STAGE/osh/tests.list"
+# The helpers every VM test script sources.
+install -m 0644 tests/vm/lib.sh "$STAGE/osh/vm/lib.sh"
 
 # copy_with_libs FILE DEST: install an executable and, if it is dynamic, every library it loads
 # at the path the loader expects it.

@@ -5,22 +5,9 @@
 CG=/sys/fs/cgroup/osh-test-vm-connect
 ALLOW=8080
 DENY=8081
-n=0
-fails=0
+. "$(dirname "$0")/lib.sh"
 
 # check DESCRIPTION CMD...: one TAP line, ok when CMD succeeds.
-check() {
-	desc=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		echo "ok $n - $desc"
-	else
-		echo "not ok $n - $desc"
-		fails=$((fails + 1))
-	fi
-}
-
 # probe_in_cgroup PORT: an echo exchange with 127.0.0.1:PORT from inside the cgroup whose
 # connect() to $DENY is denied; its errors land in /tmp/probe.err.
 probe_in_cgroup() {

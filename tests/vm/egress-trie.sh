@@ -8,20 +8,7 @@
 # no network device: a documentation address on lo stands for a remote listener.
 CG=/sys/fs/cgroup/osh-test-vm-egress
 T=${TMPDIR:-/tmp}/osh-egress-trie
-n=0
-fails=0
-
-check() {
-	desc=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		echo "ok $n - $desc"
-	else
-		echo "not ok $n - $desc"
-		fails=$((fails + 1))
-	fi
-}
+. "$(dirname "$0")/lib.sh"
 
 cleanup() {
 	if [ -d "$CG" ]; then

@@ -6,20 +6,7 @@
 # policy falls back to Landlock's carve-out.
 T=${TMPDIR:-/tmp}/osh-sbfs
 P=$T/policy.yaml
-n=0
-fails=0
-
-check() {
-	desc=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		echo "ok $n - $desc"
-	else
-		echo "not ok $n - $desc"
-		fails=$((fails + 1))
-	fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # run CMD: sh -c CMD in a sandbox as nobody; stdout to $T/out, stderr to $T/err.
 run() {

@@ -11,21 +11,8 @@ NAME=osh-test-pin
 CG=/sys/fs/cgroup/osh/$NAME
 PA=$T/a.yaml
 PB=$T/b.yaml
-n=0
-fails=0
+. "$(dirname "$0")/lib.sh"
 adopter=
-
-check() {
-	desc=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		echo "ok $n - $desc"
-	else
-		echo "not ok $n - $desc"
-		fails=$((fails + 1))
-	fi
-}
 
 cleanup() {
 	[ -n "$adopter" ] && kill "$adopter" 2>/dev/null
@@ -43,22 +30,6 @@ seen() {
 	grep -qx "$1" "$T/loop.out"
 }
 
-# fresh SECONDS: empties the loop's log and waits (it appends, so truncation is safe).
-fresh() {
-	: >"$T/loop.out"
-	sleep "$1"
-}
-
-# wait_for FILE PATTERN: up to 10 s.
-wait_for() {
-	i=0
-	while [ $i -lt 50 ]; do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.2
-		i=$((i + 1))
-	done
-	return 1
-}
 
 rm -rf "$T" "$ROOT"
 mkdir -p "$T/work/secret"

@@ -11,21 +11,8 @@ ROOT=/sys/fs/bpf/osh-test-rest
 NAME=osh-test-rest
 CG=/sys/fs/cgroup/osh/$NAME
 PA=$T/a.yaml
-n=0
-fails=0
+. "$(dirname "$0")/lib.sh"
 holder=
-
-check() {
-	desc=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		echo "ok $n - $desc"
-	else
-		echo "not ok $n - $desc"
-		fails=$((fails + 1))
-	fi
-}
 
 cleanup() {
 	[ -n "$holder" ] && kill "$holder" 2>/dev/null
@@ -36,27 +23,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# fresh SECONDS: empties the loop's log and waits (it appends, so truncation is safe).
-fresh() {
-	: >"$T/loop.out"
-	sleep "$1"
-}
-
 # denied: the loop was denied the file since the log was emptied, and never allowed.
 denied() {
 	grep -qx denied "$T/loop.out" && ! grep -qx allowed "$T/loop.out"
 }
 
-# wait_for FILE PATTERN: up to 10 s.
-wait_for() {
-	i=0
-	while [ $i -lt 50 ]; do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.2
-		i=$((i + 1))
-	done
-	return 1
-}
 
 # pins_back: the BPF LSM pins of the root and of the sandbox are all there.
 pins_back() {
