@@ -107,6 +107,14 @@ static int add_path(struct osh_binid_set *set, const char *path)
 	return set_add(set, &st); /* 1 new, 0 already there (another name of the same file) */
 }
 
+/* d_type spares the lstat() where the file system fills it in. */
+static bool is_real_dir(const struct dirent *de, const char *path, struct stat *st)
+{
+	if (de->d_type != DT_UNKNOWN)
+		return de->d_type == DT_DIR;
+	return lstat(path, st) == 0 && S_ISDIR(st->st_mode);
+}
+
 struct walk {
 	const char *pattern;
 	struct osh_binid_set *set;
@@ -144,8 +152,11 @@ static void walk_dir(struct walk *w, char *path, size_t len, int depth)
 			else
 				w->found += r;
 		}
-		/* Real directories only: a symlinked directory could loop or leave the tree. */
-		if (lstat(path, &lst) == 0 && S_ISDIR(lst.st_mode))
+		/* Real directories only: a symlinked directory could loop or leave the tree. Only
+		 * where a match can still lie below: a glob over /usr/bin would otherwise stat its
+		 * thousands of files on every sandbox start. */
+		if (depth + 1 < w->max_depth && osh_binid_glob_dir_may_match(w->pattern, path) &&
+		    is_real_dir(de, path, &lst))
 			walk_dir(w, path, len + 1 + n, depth + 1);
 		path[len] = '\0';
 	}
@@ -273,8 +284,7 @@ static void dirs_walk(struct dirs_walk *w, char *path, size_t len, int depth)
 		path[len] = '/';
 		memcpy(path + len + 1, de->d_name, n + 1);
 		/* Real directories only, as the resolution walks them. */
-		if (osh_binid_glob_dir_may_match(w->pattern, path) && lstat(path, &lst) == 0 &&
-		    S_ISDIR(lst.st_mode))
+		if (osh_binid_glob_dir_may_match(w->pattern, path) && is_real_dir(de, path, &lst))
 			dirs_walk(w, path, len + 1 + n, depth + 1);
 		path[len] = '\0';
 	}

@@ -134,6 +134,26 @@ static void test_resolve(void **state)
 	snprintf(q, sizeof(q), "%s/*/deep", dir);
 	assert_int_equal(osh_binid_resolve(q, true, &b), 0);
 	osh_binid_set_free(&b);
+	{
+		/* A symlinked directory is not walked: it could leave the tree or loop. */
+		char out[] = "/tmp/osh-test-binid-out.XXXXXX", f[PATH_MAX];
+
+		assert_non_null(mkdtemp(out));
+		snprintf(f, sizeof(f), "%s/deep", out);
+		write_file(f);
+		snprintf(q, sizeof(q), "%s/out", dir);
+		assert_int_equal(symlink(out, q), 0);
+		snprintf(q, sizeof(q), "%s/**/deep", dir);
+		assert_int_equal(osh_binid_resolve(q, true, &b), 1);
+		osh_binid_set_free(&b);
+		snprintf(q, sizeof(q), "%s/*/deep", dir);
+		assert_int_equal(osh_binid_resolve(q, true, &b), 0);
+		osh_binid_set_free(&b);
+		snprintf(q, sizeof(q), "%s/out", dir);
+		assert_int_equal(remove(q), 0);
+		assert_int_equal(remove(f), 0);
+		assert_int_equal(rmdir(out), 0);
+	}
 	osh_binid_set_free(&a);
 	{
 		/* Watch directories: dir itself, d1, d1/d2 for `**`; dir and d1 for `*` /deep. */
