@@ -393,21 +393,7 @@ exec "$2" tcp 198.51.100.20 9090 --send s --expect s'
 	# every loaded osh_procs map (bpftool cannot tell owners here).
 	local cgid
 	cgid=$(stat -c %i "$CGROUP_DIR")
-	procs_tgids() {
-		local id
-		for id in $(bpftool -j map show | /usr/bin/python3 -c '
-import json, sys
-print(" ".join(str(m["id"]) for m in json.load(sys.stdin) if m.get("name") == "osh_procs"))'); do
-			# A map freed between show and dump gives an error object, not a list.
-			bpftool -j map dump id "$id" 2>/dev/null | /usr/bin/python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-for e in d if isinstance(d, list) else []:
-    f = e.get("formatted")
-    if f and int(f["value"]["sandbox"]) == int(sys.argv[1]):
-        print(f["key"]["tgid"])' "$cgid"
-		done
-	}
+	procs_tgids() { map_entries osh_procs value.sandbox "$cgid" key.tgid; }
 	run procs_tgids
 	[ "$status" -eq 0 ]
 	[[ $'\n'$output$'\n' == *$'\n'$child$'\n'* ]] || { echo "no entry for $child: $output"; false; }
@@ -422,22 +408,31 @@ for e in d if isinstance(d, list) else []:
 	wait "$pid"
 }
 
-# exes_inos CGROUP_ID: inode numbers of the osh_exes entries of that sandbox, over every loaded
-# osh_exes map (bpftool cannot tell owners here).
-exes_inos() {
+# map_entries MAP MATCH_FIELD VALUE PRINT_FIELD: PRINT_FIELD of the entries whose MATCH_FIELD is
+# VALUE, over every loaded map named MAP (bpftool cannot tell owners here). Fields are paths into
+# bpftool's "formatted" entry, e.g. key.sandbox.
+map_entries() {
 	local id
 	for id in $(bpftool -j map show | /usr/bin/python3 -c '
 import json, sys
-print(" ".join(str(m["id"]) for m in json.load(sys.stdin) if m.get("name") == "osh_exes"))'); do
+print(" ".join(str(m["id"]) for m in json.load(sys.stdin) if m.get("name") == sys.argv[1]))' "$1"); do
+		# A map freed between show and dump gives an error object, not a list.
 		bpftool -j map dump id "$id" 2>/dev/null | /usr/bin/python3 -c '
 import json, sys
+def get(e, path):
+    for k in path.split("."):
+        e = e[k]
+    return e
 d = json.load(sys.stdin)
 for e in d if isinstance(d, list) else []:
     f = e.get("formatted")
-    if f and int(f["key"]["sandbox"]) == int(sys.argv[1]):
-        print(f["key"]["ino"])' "$1"
+    if f and int(get(f, sys.argv[1])) == int(sys.argv[2]):
+        print(get(f, sys.argv[3]))' "$2" "$3" "$4"
 	done
 }
+
+# exes_inos CGROUP_ID: inode numbers of the osh_exes entries of that sandbox.
+exes_inos() { map_entries osh_exes key.sandbox "$1" key.ino; }
 has_ino() { # CGROUP_ID INO
 	local inos
 	inos=$(exes_inos "$1")
