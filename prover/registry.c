@@ -577,13 +577,89 @@ static const struct osh_node *top_list(struct ld *l, const struct osh_node *root
 	return list;
 }
 
+/* One entry of a top-level list, parsed into elem: 0 to keep it, 1 to drop it (an error was
+ * reported), negative errno to stop loading. */
+typedef int (*list_item_fn)(struct ld *l, const struct osh_node *n, void *elem);
+
+/* Loads PATH's top-level list KEY into an arena array of elem_size entries. The file's errors
+ * are all reported before it fails with -EINVAL. */
+static int list_load(struct ld *l, const char *path, const char *key, size_t elem_size,
+		     list_item_fn fn, void **ret_items, size_t *ret_n)
+{
+	struct osh_node *root = NULL;
+	const struct osh_node *list;
+	char *items;
+	size_t n = 0;
+	int r = load_tree(l, path, &root);
+
+	if (r < 0)
+		return r;
+	list = top_list(l, root, key);
+	if (list) {
+		items = osh_arena_array(l->arena, list->n ? list->n : 1, elem_size);
+		if (!items)
+			return -ENOMEM;
+		for (size_t i = 0; i < list->n; i++) {
+			const struct osh_node *e = list->items[i];
+
+			if (e->type != OSH_NODE_MAP) {
+				err(l, e, "%s[]: expected a mapping", key);
+				continue;
+			}
+			r = fn(l, e, items + n * elem_size);
+			if (r < 0)
+				return r;
+			n += r == 0;
+		}
+		*ret_items = items;
+	}
+	*ret_n = n;
+	return l->errors ? -EINVAL : 0;
+}
+
+static int credential_item(struct ld *l, const struct osh_node *n, void *elem)
+{
+	struct prv_credential *x = elem;
+	int r = 0;
+
+	for (size_t k = 0; k < n->n; k++) {
+		const struct osh_node *key = n->keys[k], *v = n->items[k];
+
+		if (key_is(key, "name"))
+			x->name = (char *)get_str(l, v, "name");
+		else if (key_is(key, "type"))
+			x->type = (char *)get_str(l, v, "type");
+		else if (key_is(key, "injected_via"))
+			x->injected_via = (char *)get_str(l, v, "injected_via");
+		else if (key_is(key, "scopes"))
+			r = get_strs(l, v, "scopes", &x->scopes, &x->n_scopes);
+		else if (key_is(key, "target_hosts"))
+			r = get_strs(l, v, "target_hosts", &x->hosts, &x->n_hosts);
+		else
+			err(l, key,
+			    "credentials[]: unknown key '%s' (expected name, type, scopes, "
+			    "injected_via, target_hosts)",
+			    key->text);
+		if (r == -ENOMEM)
+			return r;
+	}
+	if (!x->name)
+		err(l, n, "%s: missing", "name");
+	if (!x->n_hosts)
+		err(l, n, "%s: missing or empty", "target_hosts");
+	for (size_t k = 0; k < x->n_hosts; k++)
+		for (char *p = x->hosts[k]; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+	return 0;
+}
+
 int osh_prover_credentials_load(const char *path, struct osh_prover_credentials **ret,
 				struct osh_diag_list *diags)
 {
 	struct osh_prover_credentials *c = calloc(1, sizeof(*c));
 	struct ld l = { .diags = diags };
-	struct osh_node *root = NULL;
-	const struct osh_node *list;
+	void *items = NULL;
 	int r;
 
 	if (!c)
@@ -592,60 +668,10 @@ int osh_prover_credentials_load(const char *path, struct osh_prover_credentials 
 	if (r < 0)
 		goto fail;
 	l.arena = c->arena;
-	r = load_tree(&l, path, &root);
+	r = list_load(&l, path, "credentials", sizeof(*c->creds), credential_item, &items, &c->n);
 	if (r < 0)
 		goto fail;
-	list = top_list(&l, root, "credentials");
-	if (list) {
-		c->creds = osh_arena_array(c->arena, list->n ? list->n : 1, sizeof(*c->creds));
-		if (!c->creds) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		for (size_t i = 0; i < list->n; i++) {
-			const struct osh_node *n = list->items[i];
-			struct prv_credential *x = &c->creds[c->n];
-
-			if (n->type != OSH_NODE_MAP) {
-				err(&l, n, "%s: expected a mapping", "credentials[]");
-				continue;
-			}
-			for (size_t k = 0; k < n->n; k++) {
-				const struct osh_node *key = n->keys[k], *v = n->items[k];
-
-				if (key_is(key, "name"))
-					x->name = (char *)get_str(&l, v, "name");
-				else if (key_is(key, "type"))
-					x->type = (char *)get_str(&l, v, "type");
-				else if (key_is(key, "injected_via"))
-					x->injected_via = (char *)get_str(&l, v, "injected_via");
-				else if (key_is(key, "scopes"))
-					r = get_strs(&l, v, "scopes", &x->scopes, &x->n_scopes);
-				else if (key_is(key, "target_hosts"))
-					r = get_strs(&l, v, "target_hosts", &x->hosts, &x->n_hosts);
-				else
-					err(&l, key,
-					    "credentials[]: unknown key '%s' (expected name, type, "
-					    "scopes, injected_via, target_hosts)",
-					    key->text);
-				if (r == -ENOMEM)
-					goto fail;
-			}
-			if (!x->name)
-				err(&l, n, "%s: missing", "name");
-			if (!x->n_hosts)
-				err(&l, n, "%s: missing or empty", "target_hosts");
-			for (size_t k = 0; k < x->n_hosts; k++)
-				for (char *p = x->hosts[k]; *p; p++)
-					if (*p >= 'A' && *p <= 'Z')
-						*p = (char)(*p - 'A' + 'a');
-			c->n++;
-		}
-	}
-	if (l.errors) {
-		r = -EINVAL;
-		goto fail;
-	}
+	c->creds = items;
 	*ret = c;
 	return 0;
 fail:
@@ -663,13 +689,45 @@ void osh_prover_credentials_free(struct osh_prover_credentials *c)
 
 /* ---- accepted risks --------------------------------------------------------------------------- */
 
+static int accepted_item(struct ld *l, const struct osh_node *n, void *elem)
+{
+	struct prv_accepted *x = elem;
+
+	for (size_t k = 0; k < n->n; k++) {
+		const struct osh_node *key = n->keys[k], *v = n->items[k];
+		const char *s = get_str(l, v, key->text);
+
+		if (key_is(key, "query"))
+			x->query = (char *)s;
+		else if (key_is(key, "reason"))
+			x->reason = (char *)s;
+		else if (key_is(key, "accepted_by"))
+			x->accepted_by = (char *)s;
+		else if (key_is(key, "binary"))
+			x->binary = (char *)s;
+		else if (key_is(key, "endpoint"))
+			x->endpoint = (char *)s;
+		else
+			err(l, key,
+			    "accepted_risks[]: unknown key '%s' (expected query, reason, "
+			    "accepted_by, binary, endpoint)",
+			    key->text);
+	}
+	if (!x->query || !x->reason || !x->accepted_by) {
+		err(l, n, "%s: query, reason and accepted_by are required", "accepted_risks[]");
+		return 1;
+	}
+	/* An upstream query name osh does not have (e.g. inference_relay) is kept: it matches
+	 * nothing, which is what it means here. */
+	return 0;
+}
+
 int osh_prover_accepted_load(const char *path, struct osh_prover_accepted **ret,
 			     struct osh_diag_list *diags)
 {
 	struct osh_prover_accepted *a = calloc(1, sizeof(*a));
 	struct ld l = { .diags = diags };
-	struct osh_node *root = NULL;
-	const struct osh_node *list;
+	void *items = NULL;
 	int r;
 
 	if (!a)
@@ -678,58 +736,10 @@ int osh_prover_accepted_load(const char *path, struct osh_prover_accepted **ret,
 	if (r < 0)
 		goto fail;
 	l.arena = a->arena;
-	r = load_tree(&l, path, &root);
+	r = list_load(&l, path, "accepted_risks", sizeof(*a->risks), accepted_item, &items, &a->n);
 	if (r < 0)
 		goto fail;
-	list = top_list(&l, root, "accepted_risks");
-	if (list) {
-		a->risks = osh_arena_array(a->arena, list->n ? list->n : 1, sizeof(*a->risks));
-		if (!a->risks) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		for (size_t i = 0; i < list->n; i++) {
-			const struct osh_node *n = list->items[i];
-			struct prv_accepted *x = &a->risks[a->n];
-
-			if (n->type != OSH_NODE_MAP) {
-				err(&l, n, "%s: expected a mapping", "accepted_risks[]");
-				continue;
-			}
-			for (size_t k = 0; k < n->n; k++) {
-				const struct osh_node *key = n->keys[k], *v = n->items[k];
-				const char *s = get_str(&l, v, key->text);
-
-				if (key_is(key, "query"))
-					x->query = (char *)s;
-				else if (key_is(key, "reason"))
-					x->reason = (char *)s;
-				else if (key_is(key, "accepted_by"))
-					x->accepted_by = (char *)s;
-				else if (key_is(key, "binary"))
-					x->binary = (char *)s;
-				else if (key_is(key, "endpoint"))
-					x->endpoint = (char *)s;
-				else
-					err(&l, key,
-					    "accepted_risks[]: unknown key '%s' (expected query, "
-					    "reason, accepted_by, binary, endpoint)",
-					    key->text);
-			}
-			if (!x->query || !x->reason || !x->accepted_by) {
-				err(&l, n, "%s: query, reason and accepted_by are required",
-				    "accepted_risks[]");
-				continue;
-			}
-			/* An upstream query name osh does not have (e.g. inference_relay) is
-			 * kept: it matches nothing, which is what it means here. */
-			a->n++;
-		}
-	}
-	if (l.errors) {
-		r = -EINVAL;
-		goto fail;
-	}
+	a->risks = items;
 	*ret = a;
 	return 0;
 fail:

@@ -908,6 +908,48 @@ static void test_registry_errors(void **state)
 	assert_int_equal(osh_prover_credentials_load("tests/unit/prover/missing.yaml", &c, &d),
 			 -ENOENT);
 	osh_diag_list_clear(&d);
+	{
+		/* Every error of the file is reported at its line, then the load fails. */
+		static const struct {
+			unsigned int line;
+			const char *text;
+		} want_c[] = {
+			{ 10, "unknown top-level key 'accepted_risks'" },
+			{ 6, "credentials[]: unknown key 'colour'" },
+			{ 7, "name: missing" },
+			{ 9, "credentials[]: expected a mapping" },
+		}, want_a[] = {
+			{ 2, "unknown top-level key 'credentials'" },
+			{ 11, "query, reason and accepted_by are required" },
+			{ 16, "accepted_risks[]: unknown key 'sigh'" },
+		};
+		struct osh_prover_accepted *a = NULL;
+		bool seen;
+
+		assert_int_equal(
+		    osh_prover_credentials_load("tests/unit/prover/bad-lists.yaml", &c, &d),
+		    -EINVAL);
+		assert_null(c);
+		for (size_t i = 0; i < sizeof(want_c) / sizeof(want_c[0]); i++) {
+			seen = false;
+			for (size_t k = 0; k < d.n; k++)
+				seen |= d.items[k].line == want_c[i].line &&
+					strstr(d.items[k].message, want_c[i].text);
+			assert_true(seen);
+		}
+		osh_diag_list_clear(&d);
+		assert_int_equal(
+		    osh_prover_accepted_load("tests/unit/prover/bad-lists.yaml", &a, &d), -EINVAL);
+		assert_null(a);
+		for (size_t i = 0; i < sizeof(want_a) / sizeof(want_a[0]); i++) {
+			seen = false;
+			for (size_t k = 0; k < d.n; k++)
+				seen |= d.items[k].line == want_a[i].line &&
+					strstr(d.items[k].message, want_a[i].text);
+			assert_true(seen);
+		}
+		osh_diag_list_clear(&d);
+	}
 	assert_int_equal(osh_prover_registry_load("tests/unit/prover/no-such-dir", &r, &d),
 			 -ENOENT);
 	osh_diag_list_clear(&d);
