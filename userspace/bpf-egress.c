@@ -2043,3 +2043,15 @@ const char *osh_egress_sandbox_name_of(const struct osh_egress_sb *sb, int famil
 			return sb->named[i].a.name.name;
 	return NULL;
 }
+
+int osh_egress_cgroup_prog(const struct osh_egress *eg, unsigned int i, int *ret_fd,
+			   unsigned int *ret_type)
+{
+	if (i >= N_CGROUP_PROGS)
+		return -ERANGE;
+	if (eg->prog_fd[P_CONNECT4 + i] < 0)
+		return -ENOENT; /* the unix hooks before Linux 6.7 */
+	*ret_fd = eg->prog_fd[P_CONNECT4 + i];
+	*ret_type = (unsigned int)prog_info[P_CONNECT4 + i].type;
+	return 0;
+}

@@ -176,4 +176,10 @@ const char *osh_egress_sandbox_name_of(const struct osh_egress_sb *sb, int famil
 int osh_egress_event_format(const struct osh_egress_event *ev, const struct osh_policy *pol,
 			    const struct osh_policy_image *img, char **ret_text);
 
+/* The i-th cgroup program (0, 1, ... until -ERANGE) and its attach type (enum
+ * bpf_attach_type); -ENOENT for one this kernel does not load. For attaching them elsewhere
+ * than to a sandbox (bpf-anchor.h). */
+int osh_egress_cgroup_prog(const struct osh_egress *eg, unsigned int i, int *ret_fd,
+			   unsigned int *ret_type);
+
 #endif

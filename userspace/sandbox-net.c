@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpf-anchor.h"
 #include "bpf-egress.h"
 #include "dns-responder.h"
 #include "sandbox-net.h"
@@ -510,6 +511,10 @@ int osh_sandbox_net_hold(unsigned int level, const char *bpffs_root)
 
 	pthread_mutex_lock(&G.lock);
 	r = global_ref(level, bpffs_root);
+	/* Speed only (sandbox create and delete without kernel text patching): without the
+	 * anchor everything works as before. */
+	if (r == 0)
+		(void)osh_bpf_anchor_hold(G.eg);
 	pthread_mutex_unlock(&G.lock);
 	if (r < 0)
 		global_unref();
@@ -518,6 +523,7 @@ int osh_sandbox_net_hold(unsigned int level, const char *bpffs_root)
 
 void osh_sandbox_net_unhold(void)
 {
+	osh_bpf_anchor_release();
 	global_unref();
 }
 

@@ -505,3 +505,26 @@ except Exception:
 	# Outside, the same binary as the sandbox's user is served.
 	run -0 as_nobody "$S/bin/oshctl-inside" --socket "$OSH_SOCKET" status
 }
+
+@test "oshd: its programs stay attached to an empty anchor cgroup while it runs; dead oshd's anchors go" {
+	# The anchor keeps the kernel's per-hook static keys on (docs/arch-daemon.md): this checks
+	# it exists, holds every cgroup program and never a process, and is removed with oshd.
+	local dead anchor
+	dead=$(($(cat /proc/sys/kernel/pid_max) - 1))
+	! kill -0 "$dead" 2>/dev/null
+	mkdir -p "$CG"
+	osht_record cgroup "$CG/.static-keys-$dead"
+	mkdir "$CG/.static-keys-$dead"
+	oshd_start
+	anchor=$CG/.static-keys-$OSHD_PID
+	[ ! -e "$CG/.static-keys-$dead" ]
+	[ -d "$anchor" ]
+	[ -z "$(cat "$anchor/cgroup.procs")" ]
+	run -0 bpftool cgroup show "$anchor"
+	for p in connect4 connect6 sendmsg4 sendmsg6 recvmsg4 recvmsg6 sock_create skb_egress; do
+		has_line "* osh_$p *"
+	done
+	kill -TERM "$OSHD_PID"
+	osht_wait_for 10 oshd_gone
+	[ ! -e "$anchor" ]
+}
