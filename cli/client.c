@@ -397,17 +397,21 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* Waits up to ms (-1: no limit) for fd to be readable. Returns 0, -ETIMEDOUT or -errno. */
-static int wait_readable(int fd, int ms)
+/* Waits up to ms (-1: no limit) for fd to be readable, or for stop_fd (-1: none) to be.
+ * Returns 0 (fd readable), 1 (stop_fd readable), -ETIMEDOUT or -errno. */
+static int wait_readable(int fd, int stop_fd, int ms)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+			       { .fd = stop_fd, .events = POLLIN } };
 	int n;
 
 	do
-		n = poll(&p, 1, ms);
+		n = poll(p, 2, ms);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
+	if (p[1].revents)
+		return 1;
 	return n == 0 ? -ETIMEDOUT : 0;
 }
 
@@ -417,11 +421,11 @@ static int wait_readable(int fd, int ms)
 struct exchange {
 	/* Set by the caller. on_body takes each piece of a 2xx answer's body and returns 0 to go
 	 * on, > 0 to end the exchange there, -errno to fail it; NULL collects the body in body.
-	 * stop, when given, is polled every 100 ms and ends the exchange cleanly. idle_ms bounds
-	 * each wait for the daemon's next bytes (-1: no bound). */
+	 * stop_fd (-1: none), once readable, ends the exchange cleanly. idle_ms bounds each wait
+	 * for the daemon's next bytes (-1: no bound). */
 	int (*on_body)(struct exchange *x, const char *p, size_t n);
 	void *ctx;
-	const volatile int *stop;
+	int stop_fd;
 	int idle_ms;
 
 	/* Set by exchange_read. body holds the body of an answer on_body did not take; after a
@@ -491,13 +495,11 @@ static int exchange_read(struct exchange *x, int fd)
 		size_t used;
 		int r;
 
-		if (x->stop && *x->stop) {
+		r = wait_readable(fd, x->stop_fd, x->idle_ms);
+		if (r > 0) {
 			x->stopped = true;
 			return 0;
 		}
-		r = wait_readable(fd, x->stop ? 100 : x->idle_ms);
-		if (r == -ETIMEDOUT && x->stop)
-			continue;
 		if (r < 0)
 			return r;
 		got = read(fd, chunk, sizeof(chunk));
@@ -571,7 +573,7 @@ static int exchange_once(struct exchange *x, const char *method, const char *pat
 int oshctl_call_raw(const char *method, const char *path, const cJSON *body, long *ret_status,
 		    cJSON **ret_json)
 {
-	struct exchange x = { .idle_ms = -1 };
+	struct exchange x = { .stop_fd = -1, .idle_ms = -1 };
 	char *text = NULL;
 	int r;
 
@@ -705,20 +707,27 @@ int oshctl_call(const char *method, const char *path, const cJSON *body,
 	return OSHCTL_EXIT_OK;
 }
 
-bool oshctl_daemon_answers(int *ret_peer_pid)
+int oshctl_daemon_status(int *ret_peer_pid, long *ret_status, cJSON **ret_json)
 {
+	struct exchange x = { .stop_fd = -1, .idle_ms = -1 };
 	struct ucred cred = { 0 };
 	socklen_t len = sizeof(cred);
-	int fd = unix_connect(oshctl_client_socket());
+	int fd = unix_connect(oshctl_client_socket()), r;
 
-	if (ret_peer_pid)
-		*ret_peer_pid = 0;
+	*ret_peer_pid = 0;
+	*ret_json = NULL;
 	if (fd < 0)
-		return false;
-	if (ret_peer_pid && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+		return fd;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
 		*ret_peer_pid = cred.pid;
+	r = exchange_run(&x, fd, "GET", "/v1/status", NULL, NULL);
 	close(fd);
-	return true;
+	if (r == 0) {
+		*ret_status = x.status;
+		*ret_json = x.body.len ? cJSON_ParseWithLength(x.body.data, x.body.len) : NULL;
+	}
+	free(x.body.data);
+	return r;
 }
 
 /* --- ndjson streams -------------------------------------------------------------------------- */
@@ -766,11 +775,12 @@ static int stream_body(struct exchange *x, const char *p, size_t n)
 	return 0;
 }
 
-int oshctl_stream(const char *path, int (*fn)(const cJSON *obj, void *ctx), void *ctx,
-		  const volatile int *stop)
+int oshctl_stream(const char *path, int (*fn)(const cJSON *obj, void *ctx), void *ctx, int stop_fd)
 {
 	struct stream s = { .fn = fn, .ctx = ctx };
-	struct exchange x = { .on_body = stream_body, .ctx = &s, .stop = stop, .idle_ms = -1 };
+	struct exchange x = {
+		.on_body = stream_body, .ctx = &s, .stop_fd = stop_fd, .idle_ms = -1
+	};
 	int r = exchange_once(&x, "GET", path, NULL);
 
 	if (r < 0) {
@@ -900,7 +910,7 @@ out:
 
 /* Handles one line from oshd after the upgrade. Returns 1 with *status set when the command
  * has ended (or could not start), 0 to go on, -EPROTO for a line that is not the protocol. */
-static int exec_line(const char *line, bool *started, int *status)
+static int exec_line(const char *line, bool *started, int *status, struct oshctl_exec_end *end)
 {
 	cJSON *j = cJSON_Parse(line);
 	const cJSON *v;
@@ -916,7 +926,13 @@ static int exec_line(const char *line, bool *started, int *status)
 	}
 	v = cJSON_GetObjectItemCaseSensitive(j, "exit");
 	if (cJSON_IsNumber(v)) {
+		const cJSON *last = cJSON_GetObjectItemCaseSensitive(j, "last_event_id");
+
 		*status = v->valueint >= 0 && v->valueint <= 255 ? v->valueint : OSHCTL_EXIT_OSH;
+		/* An exit after the pid is the command's; one with an error is oshd's refusal. */
+		end->ran = *started && !cJSON_GetObjectItemCaseSensitive(j, "error");
+		if (cJSON_IsNumber(last) && last->valuedouble > 0)
+			end->last_event_id = (int64_t)last->valuedouble;
 		r = 1;
 		goto out;
 	}
@@ -950,7 +966,14 @@ static int exec_forward(int sock, int sig)
 
 int oshctl_exec(const char *name, char *const *argv, char *const *env, const char *workdir)
 {
-	struct exchange x = { .idle_ms = EXEC_IDLE_MS };
+	return oshctl_exec_end(name, argv, env, workdir, NULL);
+}
+
+int oshctl_exec_end(const char *name, char *const *argv, char *const *env, const char *workdir,
+		    struct oshctl_exec_end *ret_end)
+{
+	struct oshctl_exec_end end = { 0 };
+	struct exchange x = { .stop_fd = -1, .idle_ms = EXEC_IDLE_MS };
 	struct lines *l = NULL;
 	sigset_t set, old;
 	char line[4096], *path = NULL, *body = NULL, *ename = oshctl_url_escape(name);
@@ -1037,7 +1060,7 @@ int oshctl_exec(const char *name, char *const *argv, char *const *env, const cha
 			}
 			eof = r <= 0;
 			while ((r = lines_next(l, line, sizeof(line))) > 0) {
-				int e = exec_line(line, &started, &status);
+				int e = exec_line(line, &started, &status, &end);
 
 				if (e < 0) {
 					fprintf(stderr,
@@ -1091,5 +1114,7 @@ out:
 	free(path);
 	free(body);
 	free(ename);
+	if (ret_end)
+		*ret_end = end;
 	return status;
 }

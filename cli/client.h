@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <cjson/cJSON.h>
@@ -68,16 +69,16 @@ int oshctl_print_api_error(long status, const cJSON *answer, const struct oshctl
  * OSHCTL_EXIT_SYSTEM. */
 int oshctl_print_unreachable(int r);
 
-/* True when oshd accepts connections on the socket. When ret_peer_pid is given it receives the
- * daemon's pid (SO_PEERCRED), 0 when unknown. */
-bool oshctl_daemon_answers(int *ret_peer_pid);
+/* GET /v1/status, with the daemon's pid (SO_PEERCRED, 0 when unknown) from the same connection:
+ * one round trip says whether oshd answers, who it is and where its events are. Returns like
+ * oshctl_call_raw. */
+int oshctl_daemon_status(int *ret_peer_pid, long *ret_status, cJSON **ret_json);
 
 /* Streams an ndjson answer: calls fn with each line's parsed object (lines that are not JSON
  * objects are skipped). fn returns non-zero to stop. Errors are handled like oshctl_call.
- * stop, when given, is polled a few times a second; non-zero ends the stream cleanly. Returns
- * an exit code. */
-int oshctl_stream(const char *path, int (*fn)(const cJSON *obj, void *ctx), void *ctx,
-		  const volatile int *stop);
+ * stop_fd (-1: none), once readable (an eventfd another thread writes), ends the stream
+ * cleanly at once. Returns an exit code. */
+int oshctl_stream(const char *path, int (*fn)(const cJSON *obj, void *ctx), void *ctx, int stop_fd);
 
 /* The exec protocol: runs argv in sandbox name with this process's stdin, stdout and stderr,
  * forwarding SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP, SIGCONT and SIGWINCH until it ends.
@@ -85,6 +86,17 @@ int oshctl_stream(const char *path, int (*fn)(const cJSON *obj, void *ctx), void
  * command's exit status (128+N after signal N), 126/127 as the daemon reports them, or 125
  * when osh failed or refused (no daemon, no such sandbox, forbidden), after printing why. */
 int oshctl_exec(const char *name, char *const *argv, char *const *env, const char *workdir);
+
+/* How an exec ended, beyond its status. */
+struct oshctl_exec_end {
+	bool ran; /* the command started and oshd reported its exit */
+	/* The id of the sandbox's newest event once oshd had every event of the command's
+	 * processes (docs/api.md, the exec protocol); 0: none. */
+	int64_t last_event_id;
+};
+/* oshctl_exec, and how it ended in *ret_end (may be NULL). */
+int oshctl_exec_end(const char *name, char *const *argv, char *const *env, const char *workdir,
+		    struct oshctl_exec_end *ret_end);
 
 /* The signals oshctl_exec forwards. A caller that starts threads before oshctl_exec blocks
  * them in those threads, so that the kernel delivers them to the exec loop. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,25 +79,39 @@ static bool same_namespaces(int pid)
 	return true;
 }
 
+/* How long the end of a run waits for the stream to bring the command's last events, which
+ * oshd has by then (the exec's last_event_id): a bound for a stuck stream, not a delay. */
+#define EVENTS_WAIT_MS 2000
+
 /* The sandbox's denials while the command runs, on stderr like embedded mode prints them. */
 struct events {
 	pthread_t thread;
 	char path[256];
 	bool quiet;
-	volatile int stop;
 	bool started;
+	int stop_fd; /* eventfd: written to end the stream */
+	pthread_mutex_t lock;
+	pthread_cond_t seen_cond;
+	int64_t seen; /* the newest event id handled (printed or skipped) */
+	bool ended;   /* the stream is over */
 };
 
 static int print_event(const cJSON *ev, void *ctx)
 {
-	const struct events *e = ctx;
+	struct events *e = ctx;
 	const char *kind = oshctl_json_str(ev, "kind", "");
+	double id = oshctl_json_num(ev, "id");
 
 	/* Like embedded mode: filesystem events are start-up detail under -q, network ones are
 	 * what the user must see. */
-	if (e->quiet && !strcmp(kind, "fs"))
-		return 0;
-	fprintf(stderr, "osh: %s\n", oshctl_json_str(ev, "message", ""));
+	if (!e->quiet || strcmp(kind, "fs"))
+		fprintf(stderr, "osh: %s\n", oshctl_json_str(ev, "message", ""));
+	/* Counted once printed: the end of the run waits for this. */
+	pthread_mutex_lock(&e->lock);
+	if (id > (double)e->seen)
+		e->seen = (int64_t)id;
+	pthread_cond_signal(&e->seen_cond);
+	pthread_mutex_unlock(&e->lock);
 	return 0;
 }
 
@@ -104,8 +119,63 @@ static void *events_main(void *arg)
 {
 	struct events *e = arg;
 
-	oshctl_stream(e->path, print_event, e, &e->stop);
+	oshctl_stream(e->path, print_event, e, e->stop_fd);
+	pthread_mutex_lock(&e->lock);
+	e->ended = true;
+	pthread_cond_signal(&e->seen_cond);
+	pthread_mutex_unlock(&e->lock);
 	return NULL;
+}
+
+static int events_start(struct events *e)
+{
+	pthread_condattr_t ca;
+
+	e->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (e->stop_fd < 0)
+		return -errno;
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&e->seen_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&e->thread, NULL, events_main, e) != 0) {
+		pthread_cond_destroy(&e->seen_cond);
+		pthread_mutex_destroy(&e->lock);
+		close(e->stop_fd);
+		return -EAGAIN;
+	}
+	e->started = true;
+	return 0;
+}
+
+/* Waits (bounded) until the stream has handled event last (0: none to wait for) or ended, then
+ * ends it. oshd assigned that id before it reported the exit, so no denial of the command is
+ * lost, and no time is spent when there is none. */
+static void events_stop(struct events *e, int64_t last)
+{
+	struct timespec deadline;
+	uint64_t one = 1;
+
+	if (!e->started)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += EVENTS_WAIT_MS / 1000;
+	deadline.tv_nsec += (EVENTS_WAIT_MS % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&e->lock);
+	while (last > e->seen && !e->ended &&
+	       pthread_cond_timedwait(&e->seen_cond, &e->lock, &deadline) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&e->lock);
+	(void)!write(e->stop_fd, &one, sizeof(one));
+	pthread_join(e->thread, NULL);
+	pthread_cond_destroy(&e->seen_cond);
+	pthread_mutex_destroy(&e->lock);
+	close(e->stop_fd);
 }
 
 /* The policy text to send: FILE validated here (diagnostics name it), or the built-in one. */
@@ -158,13 +228,15 @@ int oshctl_run_daemon(int *argc, char **argv)
 		{ 0 },
 	};
 	const char *policy = NULL, *name = NULL, *workdir = NULL, *env_policy;
-	struct events ev = { 0 };
+	struct events ev = { .stop_fd = -1 };
+	struct oshctl_exec_end end = { 0 };
 	char defname[64], path[256], *text = NULL, *wd = NULL, *ename = NULL;
 	cJSON *body = NULL, *sb = NULL;
 	sigset_t fwd, old, pending;
 	bool quiet = false, created = false, masked = false;
 	int mode = take_mode(argc, argv), pid = 0, c, r, status = OSHCTL_EXIT_OSH;
 	double since = 0;
+	long http = 0;
 
 	if (mode < 0)
 		return OSHCTL_RUN_EMBEDDED;
@@ -193,17 +265,20 @@ int oshctl_run_daemon(int *argc, char **argv)
 	opterr = 1;
 	if (optind >= *argc)
 		return OSHCTL_RUN_EMBEDDED;
-	if (!oshctl_daemon_answers(&pid)) {
-		cJSON *st = NULL;
-		long http;
-
+	/* One round trip: whether oshd answers, its pid, and its newest event id, so that the
+	 * stream shows only this run's events (a sandbox of the same name before may have left
+	 * some). */
+	r = oshctl_daemon_status(&pid, &http, &sb);
+	if (r < 0) {
 		if (mode == 0)
 			return OSHCTL_RUN_EMBEDDED;
-		r = oshctl_call_raw("GET", "/v1/status", NULL, &http, &st);
-		cJSON_Delete(st);
-		oshctl_print_unreachable(r < 0 ? r : -ECONNREFUSED);
+		oshctl_print_unreachable(r);
 		return OSHCTL_EXIT_OSH;
 	}
+	if (http == 200)
+		since = oshctl_json_num(sb, "events_last_id");
+	cJSON_Delete(sb);
+	sb = NULL;
 	if (!same_namespaces(pid)) {
 		/* The command would run in oshd's network and mounts, not the caller's: embedded
 		 * mode keeps what `oshctl run` promises, unless the caller asked for oshd. */
@@ -245,15 +320,6 @@ int oshctl_run_daemon(int *argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &fwd, &old);
 	masked = true;
 
-	/* Only this run's events: a sandbox of the same name before may have left some. */
-	{
-		cJSON *st = NULL;
-		long http = 0;
-
-		if (oshctl_call_raw("GET", "/v1/status", NULL, &http, &st) == 0 && http == 200)
-			since = oshctl_json_num(st, "events_last_id");
-		cJSON_Delete(st);
-	}
 	if (oshctl_call("POST", "/v1/sandboxes", body,
 			&(struct oshctl_call_opts){ .policy_file = policy }, NULL,
 			&sb) != OSHCTL_EXIT_OK)
@@ -273,8 +339,7 @@ int oshctl_run_daemon(int *argc, char **argv)
 	snprintf(ev.path, sizeof(ev.path), "/v1/events?sandbox=%s&follow=1&since=%.0f", ename,
 		 since > 0 ? since : 0);
 	ev.quiet = quiet;
-	ev.started = pthread_create(&ev.thread, NULL, events_main, &ev) == 0;
-	if (!ev.started)
+	if (events_start(&ev) < 0)
 		fprintf(stderr,
 			"osh: warning: denials of this run are not shown (oshctl logs "
 			"%s has them)\n",
@@ -287,19 +352,12 @@ int oshctl_run_daemon(int *argc, char **argv)
 			status = 128 + sig;
 			goto out;
 		}
-	status = oshctl_exec(name, argv + optind, environ, wd);
+	status = oshctl_exec_end(name, argv + optind, environ, wd, &end);
 out:
-	if (ev.started) {
-		/* Denials of the command's last moments are still on their way through oshd. */
-		struct timespec drain = { .tv_nsec = 100 * 1000 * 1000 };
-
-		nanosleep(&drain, NULL);
-		ev.stop = 1;
-		pthread_join(ev.thread, NULL);
-	}
-	/* oshd deletes an ephemeral sandbox after its last exec; this covers a run that never
-	 * got to exec. */
-	if (created)
+	events_stop(&ev, end.last_event_id > since ? end.last_event_id : 0);
+	/* oshd deletes an ephemeral sandbox after its last exec, before it reports the exit; this
+	 * covers a run that never got there. */
+	if (created && !end.ran)
 		oshctl_call("DELETE", path, NULL,
 			    &(struct oshctl_call_opts){ .quiet_not_found = true }, NULL, NULL);
 	if (masked) {

@@ -693,11 +693,14 @@ static void exec_session_run(struct exec_session *x, int sock)
 		if (poll(p, 2, POLL_SLICE_MS) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents & POLLIN) {
-			status = osh_manager_exec_finish(m, ex);
+			int64_t last = 0;
+
+			status = osh_manager_exec_finish(m, ex, &last);
 			ex = NULL;
 			if (client) {
 				o = cJSON_CreateObject();
 				cJSON_AddNumberToObject(o, "exit", status);
+				cJSON_AddNumberToObject(o, "last_event_id", (double)last);
 				write_line(sock, o);
 			}
 			return;

@@ -37,6 +37,8 @@
 /* How often the pins are looked at (bpffs has no inotify); also on each API call that names a
  * sandbox. */
 #define PINS_CHECK_MS 1000
+/* How long the end of an exec waits for the engine's event threads (osh_sandbox_events_flush). */
+#define EVENTS_FLUSH_MS 1000
 
 struct mgr_sb {
 	struct mgr_sb *next;
@@ -54,6 +56,9 @@ struct mgr_sb {
 	int64_t rev;
 	char hash[80];
 	unsigned int execs; /* commands started through the API and not yet reaped */
+	/* The id of its newest event from the engine (0: none since oshd took it on); under
+	 * ids_lock, which the event threads take. */
+	int64_t last_event_id;
 	/* rev runs in the kernel but the store could not mark it applied yet (full disk): it is
 	 * pending there, which start-up would apply; marked when the store takes it. */
 	bool rev_unconfirmed;
@@ -377,6 +382,21 @@ static bool event_sandbox(struct osh_manager *m, uint64_t cgroup_id, char *name,
 	return found;
 }
 
+/* Remembers id as the newest event of sandbox sandbox_id, for the end of an exec. */
+static void event_noted(struct osh_manager *m, int64_t sandbox_id, int64_t id)
+{
+	if (sandbox_id <= 0 || id <= 0)
+		return;
+	pthread_mutex_lock(&m->ids_lock);
+	for (struct mgr_sb *s = m->list; s; s = s->next)
+		if (s->id == sandbox_id) {
+			if (s->last_event_id < id)
+				s->last_event_id = id;
+			break;
+		}
+	pthread_mutex_unlock(&m->ids_lock);
+}
+
 static void on_net_event(const struct osh_net_event_info *ev, void *ctx)
 {
 	struct osh_manager *m = ctx;
@@ -388,22 +408,23 @@ static void on_net_event(const struct osh_net_event_info *ev, void *ctx)
 		return;
 	event_sandbox(m, ev->cgroup_id, name, sizeof(name), &id);
 	clock_gettime(CLOCK_REALTIME, &ts);
-	osh_events_add(m->o.events,
-		       &(struct osh_event){ .time_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec,
-					    .sandbox = name[0] ? name : NULL,
-					    .sandbox_id = id,
-					    .kind = ev->kind,
-					    .decision = ev->decision,
-					    .pid = ev->pid,
-					    .uid = (int)ev->uid,
-					    .comm = ev->comm,
-					    .exe = ev->exe,
-					    .operation = ev->operation,
-					    .target = ev->target,
-					    .host = ev->host,
-					    .closest = ev->closest,
-					    .hint = ev->hint,
-					    .message = ev->line });
+	const struct osh_event e = { .time_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec,
+				     .sandbox = name[0] ? name : NULL,
+				     .sandbox_id = id,
+				     .kind = ev->kind,
+				     .decision = ev->decision,
+				     .pid = ev->pid,
+				     .uid = (int)ev->uid,
+				     .comm = ev->comm,
+				     .exe = ev->exe,
+				     .operation = ev->operation,
+				     .target = ev->target,
+				     .host = ev->host,
+				     .closest = ev->closest,
+				     .hint = ev->hint,
+				     .message = ev->line };
+
+	event_noted(m, id, osh_events_add(m->o.events, &e));
 }
 
 static void on_fs_event(const struct osh_fs_event *ev, void *ctx)
@@ -422,18 +443,19 @@ static void on_fs_event(const struct osh_fs_event *ev, void *ctx)
 	if (osh_fs_event_format(ev, &line) < 0)
 		line = NULL;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	osh_events_add(m->o.events,
-		       &(struct osh_event){ .time_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec,
-					    .sandbox = name[0] ? name : NULL,
-					    .sandbox_id = id,
-					    .kind = "fs",
-					    .decision = "deny",
-					    .pid = (int)ev->pid,
-					    .uid = (int)ev->uid,
-					    .comm = comm,
-					    .operation = osh_fs_op_name(ev->op),
-					    .target = target,
-					    .message = line });
+	const struct osh_event e = { .time_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec,
+				     .sandbox = name[0] ? name : NULL,
+				     .sandbox_id = id,
+				     .kind = "fs",
+				     .decision = "deny",
+				     .pid = (int)ev->pid,
+				     .uid = (int)ev->uid,
+				     .comm = comm,
+				     .operation = osh_fs_op_name(ev->op),
+				     .target = target,
+				     .message = line };
+
+	event_noted(m, id, osh_events_add(m->o.events, &e));
 	free(line);
 }
 
@@ -1417,11 +1439,13 @@ int osh_exec_pidfd(const struct osh_exec *x)
 	return x->pidfd;
 }
 
-int osh_manager_exec_finish(struct osh_manager *m, struct osh_exec *x)
+int osh_manager_exec_finish(struct osh_manager *m, struct osh_exec *x, int64_t *ret_last_event_id)
 {
 	siginfo_t si = { 0 };
 	struct mgr_sb *s;
 	int status = 125;
+
+	*ret_last_event_id = 0;
 
 	while (waitid(P_PIDFD, (id_t)x->pidfd, &si, WEXITED) < 0 && errno == EINTR)
 		;
@@ -1432,6 +1456,19 @@ int osh_manager_exec_finish(struct osh_manager *m, struct osh_exec *x)
 	close(x->pidfd);
 	pthread_mutex_lock(&m->lock);
 	s = find_id(m, x->sandbox_id);
+	/* Every event the command's processes produced before they exited gets its id now, so
+	 * the client knows which one to wait for (docs/api.md, the exec protocol). Before an
+	 * ephemeral sandbox goes: its events are only attributed while it is listed. */
+	if (s && s->sb && osh_sandbox_events_flush(s->sb, EVENTS_FLUSH_MS) < 0)
+		logf_(LOG_WARNING,
+		      "sandbox %s: the engine's event threads did not let go within %d ms; the "
+		      "command's last events may come after its exit status",
+		      s->name, EVENTS_FLUSH_MS);
+	if (s) {
+		pthread_mutex_lock(&m->ids_lock);
+		*ret_last_event_id = s->last_event_id;
+		pthread_mutex_unlock(&m->ids_lock);
+	}
 	if (s && s->execs)
 		s->execs--;
 	/* An ephemeral sandbox lives as long as the commands started in it through the API. */

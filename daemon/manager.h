@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <cjson/cJSON.h>
@@ -98,8 +99,10 @@ int osh_manager_exec_start(struct osh_manager *m, const struct osh_caller *c, co
 pid_t osh_exec_pid(const struct osh_exec *x);
 int osh_exec_pidfd(const struct osh_exec *x);
 /* Reaps the command (it must have exited: the pidfd polled readable), returns its status as a
- * shell reports it, and frees x; an ephemeral sandbox whose last command this was is deleted. */
-int osh_manager_exec_finish(struct osh_manager *m, struct osh_exec *x);
+ * shell reports it, and frees x; an ephemeral sandbox whose last command this was is deleted.
+ * Before that, every event the sandbox's processes produced gets its id (bounded: 1 s for the
+ * engine's threads); *ret_last_event_id is the newest id of the sandbox's (0: none). */
+int osh_manager_exec_finish(struct osh_manager *m, struct osh_exec *x, int64_t *ret_last_event_id);
 
 /* Replaces the prover gate's inputs (SIGHUP); registry NULL turns the gate off. The previous
  * inputs are no longer used when this returns. */

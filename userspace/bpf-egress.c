@@ -1770,6 +1770,19 @@ int osh_egress_events_poll(struct osh_egress *eg, int timeout_ms, osh_egress_eve
 	return r;
 }
 
+int osh_egress_events_consume(struct osh_egress *eg, osh_egress_event_fn fn, void *userdata)
+{
+	int r;
+
+	/* Not through epoll: its readiness may trail a commit (the kernel's wake-up is deferred). */
+	eg->cb = fn;
+	eg->cb_data = userdata;
+	r = ring_buffer__consume(eg->rb);
+	eg->cb = NULL;
+	eg->cb_data = NULL;
+	return r;
+}
+
 int osh_egress_events_fd(const struct osh_egress *eg)
 {
 	return ring_buffer__epoll_fd(eg->rb);

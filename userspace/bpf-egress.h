@@ -131,6 +131,9 @@ typedef void (*osh_egress_event_fn)(const struct osh_egress_event *ev, void *use
  * forever) for the first. Returns the number of events or -errno (-EINTR when interrupted). */
 int osh_egress_events_poll(struct osh_egress *eg, int timeout_ms, osh_egress_event_fn fn,
 			   void *userdata);
+/* Calls fn for each event the ring buffer holds now, without looking at its descriptor.
+ * Returns the number of events or -errno. */
+int osh_egress_events_consume(struct osh_egress *eg, osh_egress_event_fn fn, void *userdata);
 /* A descriptor that polls readable when events are waiting (owned by eg). Call
  * osh_egress_events_poll(eg, 0, ...) then. */
 int osh_egress_events_fd(const struct osh_egress *eg);

@@ -17,6 +17,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -69,9 +70,11 @@ struct osh_bpf_fs {
 	struct ring_buffer *rb;
 	/* Guards the receivers: the event thread holds it while it calls one. */
 	pthread_mutex_t lock;
-	/* One reader of the ring buffer at a time: the thread, or a sandbox's last drain. Taken
-	 * before lock. */
+	/* One reader of the ring buffer at a time: the thread, or a drain on the caller's thread
+	 * (osh_bpf_fs_events_flush, a sandbox's last one). Taken before lock. */
 	pthread_mutex_t consume_lock;
+	/* Under consume_lock: the deadline of the flush that is consuming, NULL otherwise. */
+	const struct timespec *flush_deadline;
 	osh_bpf_fs_event_fn fn; /* events of sandboxes without a receiver of their own */
 	void *fn_ctx;
 	struct handler *handlers;
@@ -574,6 +577,17 @@ static int event_dispatch(void *ctx, void *data, size_t size)
 	if (fn)
 		fn(ev, fn_ctx);
 	pthread_mutex_unlock(&fs->lock);
+	/* A flood (of any sandbox) keeps ring_buffer__consume going; a flush stops at its deadline
+	 * (what it handled stays handled: libbpf has advanced past this event). */
+	if (fs->flush_deadline) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > fs->flush_deadline->tv_sec ||
+		    (now.tv_sec == fs->flush_deadline->tv_sec &&
+		     now.tv_nsec >= fs->flush_deadline->tv_nsec))
+			return -ETIMEDOUT;
+	}
 	return 0;
 }
 
@@ -681,6 +695,26 @@ int osh_bpf_fs_sandbox_events(struct osh_bpf_fs *fs, uint64_t sandbox, osh_bpf_f
 	}
 	pthread_mutex_unlock(&fs->lock);
 	return r < 0 || !fn ? r : thread_ensure(fs);
+}
+
+int osh_bpf_fs_events_flush(struct osh_bpf_fs *fs, const struct timespec *deadline)
+{
+	int r;
+
+	/* Without the thread no receiver is set, so nothing would be delivered. thread_on is set
+	 * before the first receiver's osh_bpf_fs_sandbox_events returns. */
+	if (!fs || !fs->thread_on)
+		return 0;
+	/* Waits for the batch the thread may be delivering, then takes what is left: once the
+	 * lock is ours, every event committed before is ours or already delivered. */
+	r = -pthread_mutex_clocklock(&fs->consume_lock, CLOCK_MONOTONIC, deadline);
+	if (r < 0)
+		return r;
+	fs->flush_deadline = deadline;
+	r = ring_buffer__consume(fs->rb);
+	fs->flush_deadline = NULL;
+	pthread_mutex_unlock(&fs->consume_lock);
+	return r == -ETIMEDOUT ? r : 0;
 }
 
 int osh_bpf_fs_stats_get(struct osh_bpf_fs *fs, struct osh_fs_stats *ret)

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "bpf-pin.h"
 #include "bpf/fs.h"
@@ -100,6 +101,14 @@ int osh_bpf_fs_events_start(struct osh_bpf_fs *fs, osh_bpf_fs_event_fn fn, void 
  * any more) and starts the thread if needed. fn runs on that thread. */
 int osh_bpf_fs_sandbox_events(struct osh_bpf_fs *fs, uint64_t sandbox, osh_bpf_fs_event_fn fn,
 			      void *ctx);
+
+/* Delivers, on the caller's thread, every event the ring buffer holds (those a process wrote
+ * before it exited included: they are committed before its syscall returns), after the batch
+ * the event thread may be delivering; when it returns, each went to its receiver. Waits until
+ * the absolute CLOCK_MONOTONIC deadline at most (for the thread, then for a flood of events):
+ * -ETIMEDOUT, and what was not delivered yet goes on the thread as usual. 0 also when no thread
+ * delivers events. */
+int osh_bpf_fs_events_flush(struct osh_bpf_fs *fs, const struct timespec *deadline);
 
 /* The programs' counters. */
 int osh_bpf_fs_stats_get(struct osh_bpf_fs *fs, struct osh_fs_stats *ret);

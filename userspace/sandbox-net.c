@@ -872,6 +872,23 @@ int osh_sandbox_net_pins_check(struct osh_sandbox_net *net, struct osh_bpf_pin_c
 	return r;
 }
 
+int osh_sandbox_net_events_flush(struct osh_sandbox_net *net, const struct timespec *deadline)
+{
+	/* G.lock is held by the thread for each batch it handles: once it is ours, that batch's
+	 * events were delivered, and what the ring holds now is ours to deliver. */
+	int r = -pthread_mutex_clocklock(&G.lock, CLOCK_MONOTONIC, deadline);
+
+	if (r < 0)
+		return r;
+	/* Queries the sandbox sent and the thread has not read: their denials too. */
+	if (net && net_listed(net) && net->dns)
+		(void)osh_dns_responder_process(net->dns, 0);
+	if (G.eg)
+		(void)osh_egress_events_consume(G.eg, on_event, NULL);
+	pthread_mutex_unlock(&G.lock);
+	return 0;
+}
+
 int osh_sandbox_net_events_dropped(uint64_t *ret_dropped)
 {
 	int r = 0;

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "bpf-pin.h"
 #include "policy.h"
@@ -104,6 +105,13 @@ void osh_sandbox_net_release(struct osh_sandbox_net *net);
  * otherwise the sandbox's own (osh_egress_pins_check, osh_egress_sandbox_pins_check). Returns
  * c->err; 0 when nothing is loaded. */
 int osh_sandbox_net_pins_check(struct osh_sandbox_net *net, struct osh_bpf_pin_check *c);
+
+/* Delivers to the event functions, on the caller's thread, every egress event the kernel's ring
+ * buffer holds (those a process wrote before it exited included) and the denials of DNS queries
+ * net's responder has received and not answered yet (net may be NULL), after the batch the
+ * network thread may be handling. -ETIMEDOUT when the thread did not let go by the absolute
+ * CLOCK_MONOTONIC deadline (its events then come from it as usual), else 0. */
+int osh_sandbox_net_events_flush(struct osh_sandbox_net *net, const struct timespec *deadline);
 
 /* Events the kernel's egress ring buffer could not take (it was full), summed over CPUs, since
  * the programs were loaded (or the pinned ones were created). 0 when nothing is loaded. */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bpf-egress.h"
@@ -825,6 +826,24 @@ int osh_sandbox_exec(struct osh_sandbox *sb, char *const argv[],
 	*ret_pid = pid;
 	*ret_pidfd = pidfd;
 	return 0;
+}
+
+int osh_sandbox_events_flush(struct osh_sandbox *sb, int timeout_ms)
+{
+	struct timespec deadline;
+	int r, r2;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	r = sb->bpf_fs_added ? osh_bpf_fs_events_flush(sb->bpf_fs, &deadline) : 0;
+	/* The egress ring is the process's: other sandboxes' events come along. */
+	r2 = sb->net ? osh_sandbox_net_events_flush(sb->net, &deadline) : 0;
+	return r < 0 ? r : r2;
 }
 
 int osh_sandbox_nprocs(const struct osh_sandbox *sb)

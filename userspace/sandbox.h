@@ -113,6 +113,13 @@ int osh_sandbox_exec(struct osh_sandbox *sb, char *const argv[],
 		     const struct osh_sandbox_exec_opts *o, pid_t *ret_pid, int *ret_pidfd,
 		     int *ret_status, struct osh_sandbox_error *e);
 
+/* Hands every denial event the sandbox's processes produced so far (BPF LSM filesystem, egress,
+ * DNS queries its responder has received) to the event functions of the config, on the
+ * caller's thread, before it returns: call it once a command has exited and its events must all
+ * be seen. Waits timeout_ms at most for the engine's threads (-ETIMEDOUT: what is left reaches
+ * the functions from those threads later). Returns 0 or -ETIMEDOUT. */
+int osh_sandbox_events_flush(struct osh_sandbox *sb, int timeout_ms);
+
 /* Number of processes in the sandbox cgroup (cgroup.procs of it and its descendants), or -errno. */
 int osh_sandbox_nprocs(const struct osh_sandbox *sb);
 

@@ -1,0 +1,94 @@
+#!/usr/bin/env bats
+# SPDX-License-Identifier: Apache-2.0
+# `oshctl run` through oshd shows every denial of the run, the last included: oshd drains the
+# engine's event pipelines when the command exits and reports the id of the sandbox's newest
+# event with the exit status, and oshctl waits until its event stream has shown that id (no
+# fixed delay that a slow machine could outlast). The denial is a connect to loopback, which no
+# policy can allow, so nothing leaves the machine even if enforcement failed. Sandboxes are named
+# osh-test-<id>-*; teardown deletes them through oshd, stops oshd by its pid and removes the
+# cgroups, pins and files, also on failure.
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	[ "$(id -u)" -eq 0 ] || return 0
+	local src o
+	src=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+	o=${O:-build}
+	[[ $o == /* ]] || o=$src/$o
+	export OSHCTL=$o/bin/oshctl OSHD=$o/bin/oshd
+}
+
+setup() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (oshd: cgroups, BPF)"
+	[ -x "$OSHCTL" ] || skip "oshctl not built: make O=${O:-build}"
+	[ -x "$OSHD" ] || skip "oshd not built: make O=${O:-build}"
+	[ -x /bin/bash ] || skip "needs /bin/bash (its /dev/tcp connects)"
+	load ../lib/fakenet.bash
+	load ../lib/cgroup.bash
+	load ../lib/oshd.bash
+	oshd_init
+	mkdir -p "$S/work"
+	chown 65534:65534 "$S/work"
+	chmod -R a+rX "$S"
+	# Egress enforced (one endpoint, never contacted), the sandbox user, system dirs readable.
+	cat >"$S/p.yaml" <<-EOF
+		version: 1
+		filesystem_policy:
+		  include_workdir: true
+		  read_only: [/usr, /bin, /sbin, /lib, /lib64, /etc, /proc, /dev/urandom]
+		  read_write: [/dev/null]
+		landlock:
+		  compatibility: best_effort
+		process:
+		  run_as_user: 65534
+		  run_as_group: 65534
+		network_policies:
+		  echo:
+		    endpoints:
+		      - host: 198.51.100.20
+		        port: 8080
+		    binaries:
+		      - path: /usr/bin/curl
+	EOF
+	chmod 644 "$S/p.yaml"
+}
+
+teardown() {
+	[ -n "${OSHT_STATE:-}" ] || return 0
+	oshd_delete_all
+	osht_teardown
+}
+
+@test "oshd run: a denial that is the command's last act is always printed" {
+	oshd_start
+	local i
+	for i in $(seq 1 20); do
+		osht_record cgroup "$CG/$SB-last-$i"
+		# connect(2) is the last thing bash does: it exits on the redirection's failure.
+		run -1 --separate-stderr "$OSHCTL" run -q --daemon --policy "$S/p.yaml" \
+			--name "$SB-last-$i" --workdir "$S/work" -- /bin/bash -c 'exec 3<>/dev/tcp/127.0.0.1/9'
+		if [[ $stderr != *"osh: denied connect 127.0.0.1:9/tcp by "*"/bash (pid "* ]]; then
+			echo "run $i: no denial line; stderr: $stderr"
+			return 1
+		fi
+		# Exactly one: the stream is not read twice, and an earlier run's is not shown.
+		[ "$(grep -c '^osh: denied connect' <<<"$stderr")" -eq 1 ]
+	done
+}
+
+@test "oshd run: the denials of a command that forks and exits at once all come" {
+	oshd_start
+	osht_record cgroup "$CG/$SB-many"
+	# Eight connects from eight processes, the last ones racing the command's exit.
+	run -0 --separate-stderr "$OSHCTL" run -q --daemon --policy "$S/p.yaml" --name "$SB-many" \
+		--workdir "$S/work" -- /bin/bash -c \
+		'for p in 1 2 3 4 5 6 7 8; do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null & done; wait; exit 0'
+	local p
+	for p in 1 2 3 4 5 6 7 8; do
+		[[ $stderr == *"osh: denied connect 127.0.0.1:$p/tcp by "* ]] || {
+			echo "no denial line for port $p; stderr: $stderr"
+			return 1
+		}
+	done
+}
