@@ -424,6 +424,8 @@ struct exchange {
 	 * stop_fd (-1: none), once readable, ends the exchange cleanly. idle_ms bounds each wait
 	 * for the daemon's next bytes (-1: no bound). */
 	int (*on_body)(struct exchange *x, const char *p, size_t n);
+	/* Optional: called once the answer's head is in (x->status set). */
+	void (*on_head)(struct exchange *x);
 	void *ctx;
 	int stop_fd;
 	int idle_ms;
@@ -442,6 +444,8 @@ static int on_headers_complete(http_parser *p)
 	struct exchange *x = p->data;
 
 	x->status = p->status_code;
+	if (x->on_head)
+		x->on_head(x);
 	/* 2: no body and no further HTTP on this connection, whatever Connection says. */
 	return p->status_code == 101 ? 2 : 0;
 }
@@ -735,8 +739,17 @@ int oshctl_daemon_status(int *ret_peer_pid, long *ret_status, cJSON **ret_json)
 struct stream {
 	struct buf line; /* the incomplete last line */
 	int (*fn)(const cJSON *obj, void *ctx);
+	void (*opened)(long status, void *ctx);
 	void *ctx;
 };
+
+static void stream_head(struct exchange *x)
+{
+	struct stream *s = x->ctx;
+
+	if (s->opened)
+		s->opened(x->status, s->ctx);
+}
 
 static int stream_line(struct stream *s, const char *p, size_t n)
 {
@@ -775,12 +788,15 @@ static int stream_body(struct exchange *x, const char *p, size_t n)
 	return 0;
 }
 
-int oshctl_stream(const char *path, int (*fn)(const cJSON *obj, void *ctx), void *ctx, int stop_fd)
+int oshctl_stream(const char *path, int (*fn)(const cJSON *obj, void *ctx),
+		  void (*opened)(long status, void *ctx), void *ctx, int stop_fd)
 {
-	struct stream s = { .fn = fn, .ctx = ctx };
-	struct exchange x = {
-		.on_body = stream_body, .ctx = &s, .stop_fd = stop_fd, .idle_ms = -1
-	};
+	struct stream s = { .fn = fn, .opened = opened, .ctx = ctx };
+	struct exchange x = { .on_body = stream_body,
+			      .on_head = stream_head,
+			      .ctx = &s,
+			      .stop_fd = stop_fd,
+			      .idle_ms = -1 };
 	int r = exchange_once(&x, "GET", path, NULL);
 
 	if (r < 0) {

@@ -75,10 +75,13 @@ int oshctl_print_unreachable(int r);
 int oshctl_daemon_status(int *ret_peer_pid, long *ret_status, cJSON **ret_json);
 
 /* Streams an ndjson answer: calls fn with each line's parsed object (lines that are not JSON
- * objects are skipped). fn returns non-zero to stop. Errors are handled like oshctl_call.
- * stop_fd (-1: none), once readable (an eventfd another thread writes), ends the stream
- * cleanly at once. Returns an exit code. */
-int oshctl_stream(const char *path, int (*fn)(const cJSON *obj, void *ctx), void *ctx, int stop_fd);
+ * objects are skipped). fn returns non-zero to stop. opened (may be NULL) is called once with
+ * the HTTP status as soon as the answer's head is in: from then on the daemon follows the
+ * stream, whatever happens to what it names. Errors are handled like oshctl_call. stop_fd (-1:
+ * none), once readable (an eventfd another thread writes), ends the stream cleanly at once.
+ * Returns an exit code. */
+int oshctl_stream(const char *path, int (*fn)(const cJSON *obj, void *ctx),
+		  void (*opened)(long status, void *ctx), void *ctx, int stop_fd);
 
 /* The exec protocol: runs argv in sandbox name with this process's stdin, stdout and stderr,
  * forwarding SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP, SIGCONT and SIGWINCH until it ends.

@@ -93,6 +93,7 @@ struct events {
 	pthread_mutex_t lock;
 	pthread_cond_t seen_cond;
 	int64_t seen; /* the newest event id handled (printed or skipped) */
+	bool open;    /* oshd answered the stream's request */
 	bool ended;   /* the stream is over */
 };
 
@@ -115,11 +116,21 @@ static int print_event(const cJSON *ev, void *ctx)
 	return 0;
 }
 
+static void events_opened(long status, void *ctx)
+{
+	struct events *e = ctx;
+
+	pthread_mutex_lock(&e->lock);
+	e->open = true;
+	pthread_cond_signal(&e->seen_cond);
+	pthread_mutex_unlock(&e->lock);
+}
+
 static void *events_main(void *arg)
 {
 	struct events *e = arg;
 
-	oshctl_stream(e->path, print_event, e, e->stop_fd);
+	oshctl_stream(e->path, print_event, events_opened, e, e->stop_fd);
 	pthread_mutex_lock(&e->lock);
 	e->ended = true;
 	pthread_cond_signal(&e->seen_cond);
@@ -149,6 +160,34 @@ static int events_start(struct events *e)
 	return 0;
 }
 
+static void deadline_in(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Waits (bounded) until oshd has taken the stream's request. oshd checks that the sandbox
+ * exists when the request comes, and a short command's ephemeral sandbox may be gone before a
+ * stream asked only alongside the exec is served (the run then printed "no sandbox named"). */
+static void events_wait_open(struct events *e)
+{
+	struct timespec deadline;
+
+	if (!e->started)
+		return;
+	deadline_in(&deadline, EVENTS_WAIT_MS);
+	pthread_mutex_lock(&e->lock);
+	while (!e->open && !e->ended &&
+	       pthread_cond_timedwait(&e->seen_cond, &e->lock, &deadline) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&e->lock);
+}
+
 /* Waits (bounded) until the stream has handled event last (0: none to wait for) or ended, then
  * ends it. oshd assigned that id before it reported the exit, so no denial of the command is
  * lost, and no time is spent when there is none. */
@@ -159,13 +198,7 @@ static void events_stop(struct events *e, int64_t last)
 
 	if (!e->started)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += EVENTS_WAIT_MS / 1000;
-	deadline.tv_nsec += (EVENTS_WAIT_MS % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	deadline_in(&deadline, EVENTS_WAIT_MS);
 	pthread_mutex_lock(&e->lock);
 	while (last > e->seen && !e->ended &&
 	       pthread_cond_timedwait(&e->seen_cond, &e->lock, &deadline) != ETIMEDOUT)
@@ -344,6 +377,7 @@ int oshctl_run_daemon(int *argc, char **argv)
 			"osh: warning: denials of this run are not shown (oshctl logs "
 			"%s has them)\n",
 			name);
+	events_wait_open(&ev);
 
 	sigpending(&pending);
 	for (int sig = 1; sig < NSIG; sig++)

@@ -92,3 +92,20 @@ teardown() {
 		}
 	done
 }
+
+@test "oshd run: a command that ends at once prints nothing of osh's with -q" {
+	# The run's event stream must be open before the command runs: oshd refuses a stream for a
+	# sandbox that no longer exists, and /bin/true's ephemeral sandbox goes within milliseconds
+	# (the run once printed "no sandbox named ..." about 1 in 40 times).
+	oshd_start
+	local i
+	for i in $(seq 1 40); do
+		osht_record cgroup "$CG/$SB-true-$i"
+		run -0 --separate-stderr "$OSHCTL" run -q --daemon --policy "$S/p.yaml" \
+			--name "$SB-true-$i" --workdir "$S/work" -- /bin/true
+		[ -z "$stderr$output" ] || {
+			echo "run $i: stdout '$output' stderr '$stderr'"
+			return 1
+		}
+	done
+}
