@@ -271,6 +271,11 @@ static void dirs_walk(struct dirs_walk *w, char *path, size_t len, int depth)
 		w->error = r;
 		return;
 	}
+	/* The pattern's last directory (a `*` in the file name only, no `**`): no directory
+	 * below can hold a match, and /usr/bin need not be listed. */
+	if (!strstr(w->pattern, "**") &&
+	    count_components(w->pattern) <= count_components(len ? path : "/") + 1)
+		return;
 	d = opendir(len ? path : "/");
 	if (!d)
 		return;
