@@ -107,17 +107,90 @@ static __always_inline void fs_event(__u64 sandbox, struct dentry *d, __u16 op, 
 	bpf_ringbuf_submit(ev, 0);
 }
 
+/* Reads size bytes of the kernel object at addr (a scalar: see fs_walk). */
+static __always_inline long kread(void *dst, __u32 size, __u64 addr)
+{
+	// NOLINTNEXTLINE(performance-no-int-to-ptr): a kernel address, read through probe_read
+	return bpf_probe_read_kernel(dst, size, (const void *)addr);
+}
+
 struct walk {
 	__u32 access; /* of the deepest rule on the path; OSH_FS_DENY if any rule denies */
 	__u16 rule;
 	__u16 reason; /* set when the walk itself decides: deny rule, too deep */
 };
 
+/* Bytes read at once from the start of a dentry or a struct mount: the fields the walk needs
+ * lie in their first 64 (dentry: d_parent 24, d_inode 48; mount: mnt_parent 16 up to
+ * mnt.mnt_sb 40 on 6.1 and 6.18). One bpf_probe_read_kernel of 64 bytes costs about what one
+ * of 8 does: it is the helper call that costs, so the walk makes as few as it can. */
+#define WALK_BLOCK     64
+#define BLOCK_HAS(off) ((off) <= WALK_BLOCK - 8 && !((off)&7))
+/* The field at CO-RE byte offset off of a block read from the object's start. The offset is a
+ * relocated constant, so the verifier sees a fixed stack slot. */
+#define BLOCK_AT(blk, off) ((blk)[(off) / 8])
+
+/* d's parent and inode, with one read where the layout allows (every kernel osh supports). */
+static __always_inline void dentry_step(__u64 d, __u64 *parent, __u64 *inode)
+{
+	__u64 op = bpf_core_field_offset(struct dentry, d_parent);
+	__u64 oi = bpf_core_field_offset(struct dentry, d_inode);
+	__u64 blk[WALK_BLOCK / 8];
+
+	if (BLOCK_HAS(op) && BLOCK_HAS(oi) && kread(blk, sizeof(blk), d) == 0) {
+		*parent = BLOCK_AT(blk, op);
+		*inode = BLOCK_AT(blk, oi);
+		return;
+	}
+	*parent = *inode = 0;
+	kread(parent, sizeof(*parent), d + op);
+	kread(inode, sizeof(*inode), d + oi);
+}
+
+/* What the walk needs of a mount, read once per mount rather than once per level: its parent,
+ * mountpoint and root, and the device of its superblock (every dentry reached through the
+ * mount belongs to that superblock, so this is each level's d->d_sb->s_dev). */
+struct walk_mount {
+	__u64 parent, mountpoint, root;
+	__u32 dev;
+};
+
+static __always_inline void mount_read(__u64 mnt, struct walk_mount *m)
+{
+	__u64 op = bpf_core_field_offset(struct mount, mnt_parent);
+	__u64 omp = bpf_core_field_offset(struct mount, mnt_mountpoint);
+	__u64 om = bpf_core_field_offset(struct mount, mnt);
+	__u64 ort = om + bpf_core_field_offset(struct vfsmount, mnt_root);
+	__u64 osb = om + bpf_core_field_offset(struct vfsmount, mnt_sb);
+	__u64 blk[WALK_BLOCK / 8];
+	__u64 sb = 0;
+
+	m->dev = 0;
+	if (BLOCK_HAS(op) && BLOCK_HAS(omp) && BLOCK_HAS(ort) && BLOCK_HAS(osb) &&
+	    kread(blk, sizeof(blk), mnt) == 0) {
+		m->parent = BLOCK_AT(blk, op);
+		m->mountpoint = BLOCK_AT(blk, omp);
+		m->root = BLOCK_AT(blk, ort);
+		sb = BLOCK_AT(blk, osb);
+	} else {
+		m->parent = m->mountpoint = m->root = 0;
+		kread(&m->parent, sizeof(m->parent), mnt + op);
+		kread(&m->mountpoint, sizeof(m->mountpoint), mnt + omp);
+		kread(&m->root, sizeof(m->root), mnt + ort);
+		kread(&sb, sizeof(sb), mnt + osb);
+	}
+	kread(&m->dev, sizeof(m->dev), sb + bpf_core_field_offset(struct super_block, s_dev));
+}
+
 /* Walks from d up to the root of the namespace-independent tree, crossing into the parent
  * mount at each mount root (struct mount is the container of the vfsmount), and looks every
  * {inode, device} up in the sandbox's rules. The deepest rule decides between read-only and
- * read-write; a deny rule anywhere on the way wins (a deny path inside an allowed tree).
+ * read-write; a deny rule anywhere on the way wins (a deny path inside an allowed tree), so the
+ * walk goes on past the first rule unless that rule says no deny rule can come (OSH_FS_LAST).
  * Pointers are read with CO-RE (probe_read) so the same object runs on 6.1 and 6.18.
+ *
+ * Per level it costs two reads (the dentry's parent and inode together, the inode's number)
+ * and one lookup; the mount's root, parent, mountpoint and device are read once per mount.
  *
  * A global function: the verifier checks it once, not once per caller (16 call sites, each
  * with a 64-step loop, took 13 s to verify under qemu TCG). Its arguments are therefore
@@ -126,11 +199,10 @@ struct walk {
  * has no rules (any more: a concurrent removal). */
 __attribute__((noinline)) int fs_walk(__u64 sandbox, __u64 vmnt, __u64 dentry, struct walk *w)
 {
-	/* The scalars are kernel addresses, only ever read through probe_read. */
-	// NOLINTBEGIN(performance-no-int-to-ptr)
-	struct dentry *d = (struct dentry *)dentry;
-	struct mount *mnt = (struct mount *)(vmnt - bpf_core_field_offset(struct mount, mnt));
-	// NOLINTEND(performance-no-int-to-ptr)
+	/* The scalars are kernel addresses, only ever read through kread. */
+	__u64 d = dentry, mnt = vmnt - bpf_core_field_offset(struct mount, mnt);
+	__u64 ino_off = bpf_core_field_offset(struct inode, i_ino);
+	struct walk_mount m;
 	void *rules;
 
 	if (!w)
@@ -141,15 +213,16 @@ __attribute__((noinline)) int fs_walk(__u64 sandbox, __u64 vmnt, __u64 dentry, s
 	rules = bpf_map_lookup_elem(&osh_fs_sbx, &sandbox);
 	if (!rules)
 		return -1;
+	mount_read(mnt, &m);
 	for (int i = 0; i < OSH_FS_MAX_DEPTH; i++) {
 		struct osh_fs_key key = {};
 		struct osh_fs_value *v;
-		struct dentry *root, *parent;
-		struct inode *inode = BPF_CORE_READ(d, d_inode);
+		__u64 parent, inode;
 
+		dentry_step(d, &parent, &inode);
 		if (inode) {
-			key.ino = BPF_CORE_READ(inode, i_ino);
-			key.dev = BPF_CORE_READ(d, d_sb, s_dev);
+			kread(&key.ino, sizeof(key.ino), inode + ino_off);
+			key.dev = m.dev;
 			v = bpf_map_lookup_elem(rules, &key);
 			if (v) {
 				if (v->access & OSH_FS_DENY) {
@@ -159,24 +232,23 @@ __attribute__((noinline)) int fs_walk(__u64 sandbox, __u64 vmnt, __u64 dentry, s
 					return 0;
 				}
 				if (w->rule == OSH_FS_NO_RULE) {
-					w->access = v->access;
+					w->access = v->access & (OSH_FS_READ | OSH_FS_WRITE);
 					w->rule = v->index;
+					if (v->access & OSH_FS_LAST)
+						return 0;
 				}
 			}
 		}
-		root = BPF_CORE_READ(mnt, mnt.mnt_root);
-		if (d == root) {
-			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
-
-			if (up == mnt)
+		if (d == m.root) {
+			if (m.parent == mnt)
 				return 0;
 			/* The mountpoint's own inode is looked up too: a rule on a directory
 			 * that something was mounted over later still applies. */
-			d = BPF_CORE_READ(mnt, mnt_mountpoint);
-			mnt = up;
+			d = m.mountpoint;
+			mnt = m.parent;
+			mount_read(mnt, &m);
 			continue;
 		}
-		parent = BPF_CORE_READ(d, d_parent);
 		if (parent == d)
 			return 0;
 		d = parent;
@@ -205,20 +277,22 @@ static __always_inline int fs_check(void *rules, __u64 sandbox, struct vfsmount 
 }
 
 /* Internal filesystems (pipes, sockets, anonymous inodes) have no path a policy could name;
- * Landlock skips them the same way. */
-static __always_inline bool fs_is_private(struct dentry *d)
+ * Landlock skips them the same way. Direct (BTF) loads from the hook's own argument: no helper
+ * calls on the path every open takes. */
+static __always_inline bool fs_is_private(struct file *file)
 {
-	struct inode *inode = BPF_CORE_READ(d, d_inode);
+	struct dentry *d = file->f_path.dentry;
+	struct inode *inode = d->d_inode;
 
-	if (BPF_CORE_READ(d, d_sb, s_flags) & SB_NOUSER)
+	if (d->d_sb->s_flags & SB_NOUSER)
 		return true;
-	return inode && (BPF_CORE_READ(inode, i_flags) & S_PRIVATE);
+	return inode && (inode->i_flags & S_PRIVATE);
 }
 
 SEC("lsm/file_open")
 int BPF_PROG(osh_fs_file_open, struct file *file, int ret)
 {
-	struct dentry *d;
+	struct path p = {};
 	void *rules;
 	__u64 sandbox;
 	__u32 mode, need = 0;
@@ -229,16 +303,17 @@ int BPF_PROG(osh_fs_file_open, struct file *file, int ret)
 	rules = fs_rules_get(&sandbox);
 	if (!rules)
 		return 0;
-	d = BPF_CORE_READ(file, f_path.dentry);
-	if (fs_is_private(d))
+	if (fs_is_private(file))
 		return 0;
-	mode = BPF_CORE_READ(file, f_mode);
+	mode = file->f_mode;
 	if (mode & FMODE_WRITE)
 		need |= OSH_FS_WRITE;
 	/* An open for neither (O_WRONLY|O_RDWR, ioctl only) still reveals the file. */
 	if ((mode & (FMODE_READ | FMODE_EXEC)) || !need)
 		need |= OSH_FS_READ;
-	return fs_check(rules, sandbox, BPF_CORE_READ(file, f_path.mnt), d, need,
+	/* The walk takes scalars (see fs_walk): mount and dentry in one read. */
+	bpf_core_read(&p, sizeof(p), &file->f_path);
+	return fs_check(rules, sandbox, p.mnt, p.dentry, need,
 			(need & OSH_FS_WRITE) ? OSH_FS_OP_OPEN_WRITE : OSH_FS_OP_OPEN_READ, NULL);
 }
 

@@ -11,11 +11,14 @@
 #define OSH_FS_MAX_RULES 260 /* 256 policy paths + workdir and runner additions */
 
 /* Access a rule grants. A path's effective access is that of its deepest ancestor with a rule,
- * except that OSH_FS_DENY anywhere on the ancestry wins (deny paths inside allowed trees). */
+ * except that OSH_FS_DENY anywhere on the ancestry wins (deny paths inside allowed trees).
+ * OSH_FS_LAST is no access: the loader adds it to every rule of a rule set without deny rules,
+ * where the first rule a walk meets decides and the walk stops there. */
 enum osh_fs_access {
 	OSH_FS_READ = 1,
 	OSH_FS_WRITE = 2,
 	OSH_FS_DENY = 4,
+	OSH_FS_LAST = 8,
 };
 
 enum osh_fs_rule_kind {

@@ -501,8 +501,14 @@ int osh_bpf_fs_rules_set(struct osh_bpf_fs *fs, uint64_t sandbox,
 			 const struct osh_bpf_fs_rule *rules, size_t n, int hard,
 			 struct osh_strv *warnings, struct osh_sandbox_error *e)
 {
+	uint32_t last = OSH_FS_LAST;
 	int inner, r = 0;
 
+	/* Without deny rules the first rule a walk meets decides (see OSH_FS_LAST). Any deny
+	 * rule, even one whose path is missing now, keeps every walk going to the root. */
+	for (size_t i = 0; i < n; i++)
+		if (rules[i].value.access & OSH_FS_DENY)
+			last = 0;
 	if (n > OSH_FS_MAX_INNER)
 		return osh_sandbox_error_set(e, E2BIG, "bpf-lsm", NULL, "%zu rules, at most %d", n,
 					     OSH_FS_MAX_INNER);
@@ -515,6 +521,7 @@ int osh_bpf_fs_rules_set(struct osh_bpf_fs *fs, uint64_t sandbox,
 		struct osh_fs_value old, val = rules[i].value;
 		struct stat st;
 
+		val.access |= last;
 		if (stat(rules[i].path, &st) < 0) {
 			r = -errno;
 			if (hard) {

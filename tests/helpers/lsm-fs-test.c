@@ -423,6 +423,23 @@ static void case_created_later(void)
 	tap(in == 0, "a file created later in the rw tree is writable (%s)", strerror(in));
 }
 
+/* A rule set without deny rules: the walk stops at the first rule it meets (OSH_FS_LAST), which
+ * must still decide between read-only and read-write, and a path without a rule stays denied. */
+static void case_no_deny(void)
+{
+	int ro_w, ro_r, rw_w, out_r;
+
+	tree_make();
+	rules_install(false, false);
+	ro_r = run_op(cg_path, op_read, P("ro/sub/f"), NULL);
+	ro_w = run_op(cg_path, op_write, P("ro/sub/f"), NULL);
+	rw_w = run_op(cg_path, op_write, P("rw/secret/key"), NULL);
+	out_r = run_op(cg_path, op_read, P("out/file"), NULL);
+	tap(ro_r == 0 && ro_w == EACCES && rw_w == 0 && out_r == EACCES && events_drain() == 2,
+	    "no deny rules: ro read %s, ro write %s, rw write %s, outside read %s", strerror(ro_r),
+	    strerror(ro_w), strerror(rw_w), strerror(out_r));
+}
+
 /* One process stays in the sandbox across the reload and retries the same opens. */
 static void case_reload(void)
 {
@@ -689,7 +706,7 @@ int main(int argc, char **argv)
 		free(reason);
 		return require ? 1 : 0;
 	}
-	printf("1..%zu\n", n_cases + 2 + 2 + 3 + 7 + 3 + 1);
+	printf("1..%zu\n", n_cases + 2 + 2 + 1 + 3 + 7 + 3 + 1);
 	if (osh_cgroup_mount_find(&mount_path) < 0) {
 		printf("Bail out! no cgroup2 mount\n");
 		return 1;
@@ -710,6 +727,7 @@ int main(int argc, char **argv)
 		fs_case_run(&fs_cases[i]);
 	case_sub_cgroup();
 	case_created_later();
+	case_no_deny();
 	case_reload();
 	cases_forbidden();
 	case_engine_reload();

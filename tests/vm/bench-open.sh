@@ -21,7 +21,7 @@ report() {
 }
 
 median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
-ns() { sed -n 's/.*ns_per_op=\([0-9]*\).*/\1/p'; }
+ns() { sed -n 's/^ns_per_op=\([0-9]*\).*/\1/p'; }
 
 rm -rf "$T"
 mkdir -p "$T"
