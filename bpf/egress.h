@@ -170,7 +170,11 @@ struct osh_egress_dns_orig {
 };
 
 /* What the connect/sendmsg programs let through on a socket, for the cgroup_skb backstop and
- * for recvmsg (sk_storage osh_sk). Addresses as they go on the wire (after a DNS rewrite). */
+ * for recvmsg (sk_storage osh_sk). Addresses as they go on the wire (after a DNS rewrite).
+ * Created only where the socket's own destination does not say it (sendmsg to an address, a DNS
+ * rewrite, a denied UDP connect, an unchecked connect): an allowed connect() leaves none, the
+ * backstop then trusts the socket's destination, which only connect() set (docs/arch-egress.md,
+ * "Backstop"). An allowed connect() on a socket that has storage updates conn_*. */
 struct osh_egress_sk {
 	__u8 conn_ok; /* connect() was allowed to conn_addr:conn_port */
 	__u8 send_ok; /* the last allowed sendmsg() went to send_addr:send_port */
@@ -185,7 +189,10 @@ struct osh_egress_sk {
 	__u8 send_addr[16];
 	__u8 dns_addr[16]; /* the original resolver the client asked for */
 	__u16 dns_port;
-	__u16 pad;
+	/* connect() ran while the caller was in no sandbox osh knows (a sandbox socket handed out):
+	 * the socket's destination was not checked, the backstop drops packets to it. */
+	__u8 conn_unchecked;
+	__u8 pad;
 	__u32 conn_rule; /* with conn_denied: the closest rule */
 };
 

@@ -251,6 +251,105 @@ has_line() { # PATTERN: some line of $output matches the glob
 	has_line "sendto: EPERM (Operation not permitted)"
 }
 
+@test "egress: a source route (IP_OPTIONS LSRR) sends packets to a first hop no hook checked: the backstop drops them" {
+	# connect() checks the final destination (allowed); with an LSRR option the kernel sends the
+	# SYN (or, set after connect(), the data) to the option's first hop, 198.51.100.21, which
+	# nothing allowed. Setting the option
+	# needs CAP_NET_RAW (EPERM for `oshctl run`'s processes on 6.18), so this runs the engine's
+	# egress on a test cgroup as root (egress-run). An nft counter in the fake internet counts
+	# what arrives at the first hop.
+	cgroup_root >/dev/null || skip "no cgroup2 mount"
+	command -v nft >/dev/null || skip "nft missing"
+	cgroup_create
+	fakenet_run_server nft -f - <<-EOF
+		table ip osht_lsrr {
+			chain pre {
+				type filter hook prerouting priority -300;
+				ip daddr 198.51.100.21 tcp dport 8080 counter
+			}
+		}
+	EOF
+	# shellcheck disable=SC2016 # python, not shell
+	local py='import socket, struct, subprocess, sys, time
+s = socket.socket()
+s.settimeout(2)
+lsrr = bytes([0x83, 7, 4]) + socket.inet_aton("198.51.100.21")
+if sys.argv[1] == "lsrr":
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, lsrr)
+try:
+    s.connect(("198.51.100.20", 8080))
+    print("connected")
+except OSError as e:
+    print("connect:", e)
+    sys.exit(0)
+if sys.argv[1] == "late":
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, lsrr)
+    # Any route change makes the socket route again, now to the first hop.
+    subprocess.run(["ip", "route", "add", "blackhole", "203.0.113.99/32"], check=True)
+    s.sendall(b"late")
+    time.sleep(0.5)
+    print("sent")
+    # Reset, not an orphan that retransmits after the sandbox (and its programs) are gone.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()'
+	sed "s|path: $ROOT/bin/egress-probe|path: /usr/bin/python3|" "$POLICY" >"$ROOT/policies/egress-lsrr.yaml"
+	packets() { fakenet_run_server nft list table ip osht_lsrr | sed -n 's/.*counter packets \([0-9]*\).*/\1/p'; }
+	lsrr_run() {
+		fakenet_run_client "$(osht_helper egress-run)" --cgroup "$CGROUP_DIR" \
+			--policy "$ROOT/policies/egress-lsrr.yaml" -- /usr/bin/python3 -c "$py" "$1"
+	}
+
+	# Control: outside the sandbox the SYN reaches the first hop.
+	run fakenet_run_client /usr/bin/python3 -c "$py" lsrr
+	[ "$(packets)" -gt 0 ]
+	local before
+	before=$(packets)
+	run lsrr_run lsrr
+	has_line "connect: timed out"
+	has_line "egress-run: denied packet 198.51.100.21:8080/tcp*backstop*"
+	[ "$(packets)" -eq "$before" ]
+	# Without the option the same connect is allowed: the policy is not what stopped it.
+	run lsrr_run plain
+	has_line "connected"
+	# The option set once connected: once the socket routes again, its data goes to the first
+	# hop, and is dropped too.
+	run lsrr_run late
+	has_line "connected"
+	has_line "sent"
+	has_line "egress-run: denied packet 198.51.100.21:8080/tcp*backstop*"
+	[ "$(packets)" -eq "$before" ]
+}
+
+@test "egress: a sandbox's socket connected by a process outside every sandbox cannot send (backstop)" {
+	# The connect hook runs for the socket's cgroup, but its caller is in no sandbox: nothing is
+	# checked, the socket is marked, and the backstop drops its SYN. The command (egress-run, as
+	# root) makes the socket in the sandbox, then moves itself to a cgroup without programs.
+	cgroup_root >/dev/null || skip "no cgroup2 mount"
+	cgroup_create out
+	local out=$CGROUP_DIR
+	cgroup_create
+	# shellcheck disable=SC2016 # python, not shell
+	local py='import socket, sys
+s = socket.socket()
+s.settimeout(2)
+if len(sys.argv) > 1:
+    with open(sys.argv[1] + "/cgroup.procs", "w") as f:
+        f.write("0")
+try:
+    s.connect(("198.51.100.20", 8080))
+    print("connected")
+except OSError as e:
+    print("connect:", e)'
+	sed "s|path: $ROOT/bin/egress-probe|path: /usr/bin/python3|" "$POLICY" >"$ROOT/policies/egress-py.yaml"
+	run fakenet_run_client "$(osht_helper egress-run)" --cgroup "$CGROUP_DIR" \
+		--policy "$ROOT/policies/egress-py.yaml" -- /usr/bin/python3 -c "$py"
+	has_line "connected"
+	run fakenet_run_client "$(osht_helper egress-run)" --cgroup "$CGROUP_DIR" \
+		--policy "$ROOT/policies/egress-py.yaml" -- /usr/bin/python3 -c "$py" "$out"
+	has_line "connect: timed out"
+	has_line "egress-run: denied packet 198.51.100.20:8080/tcp*backstop*"
+}
+
 @test "egress: raw and ICMP (ping) sockets are refused at socket(); TCP and UDP are created" {
 	# Control: root outside the sandbox may create a raw socket. Inside, the missing
 	# CAP_NET_RAW already refuses it (before the sock_create hook runs); the ping socket below,
