@@ -67,6 +67,10 @@ setup() {
 	PROBE=$ROOT/bin/sys-probe
 }
 
+# The tests' own tmux server (socket osh-test-tmux-PID in tmux's socket directory): never the
+# user's, should the tests run inside tmux.
+tmux() { command tmux -L "osh-test-tmux-$$" "$@"; }
+
 # Removes what a test may have left: its tmux session (the pane's processes get SIGHUP), then
 # its sandbox cgroup (processes killed through cgroup.kill or one by one, then rmdir).
 teardown() {
@@ -79,6 +83,9 @@ teardown() {
 	if [ -n "${TMUX_SESSION:-}" ] && tmux has-session -t "$TMUX_SESSION" 2>/dev/null; then
 		tmux kill-session -t "$TMUX_SESSION"
 	fi
+	# The server goes with its last session; its socket file stays behind.
+	rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/osh-test-tmux-$$"
+	rmdir "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)" 2>/dev/null || true
 	local cg=$CGMNT/osh/$NAME i pid
 	[ -n "${CGMNT:-}" ] && [ -d "$cg" ] || return 0
 	for i in $(seq 50); do

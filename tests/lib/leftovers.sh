@@ -3,8 +3,8 @@
 # TAP check that a test run left nothing on the machine: test network namespaces (osht-*),
 # cgroups (osh-test*), bpffs pins (/sys/fs/bpf/osh-test*), processes started from the build's
 # test helpers or by the e2e harness (tests/lib/osht.bash), and the harness's files
-# (/etc/netns/osht-*, state dirs /tmp/osht-*). Test resources are named with these prefixes so
-# this can find them.
+# (/etc/netns/osht-*, state dirs /tmp/osht-*, tmux sockets osh-test-tmux-*). Test resources are
+# named with these prefixes so this can find them.
 set -u
 O=${O:-build}
 echo "1..5"
@@ -42,6 +42,7 @@ procs=$(echo "$procs" | sed '/^$/d')
 if [ -z "$procs" ]; then echo "ok 4 - no test process left"
 else echo "not ok 4 - test processes left:"; echo "$procs" | sed 's/^/# /'; fi
 
-files=$(ls -d /etc/netns/osht-* /tmp/osht-* 2>/dev/null | tr '\n' ' ')
-if [ -z "$files" ]; then echo "ok 5 - no test namespace config or harness state dir left"
+files=$(ls -d /etc/netns/osht-* /tmp/osht-* "${TMUX_TMPDIR:-/tmp}"/tmux-*/osh-test-tmux-* \
+	2>/dev/null | tr '\n' ' ')
+if [ -z "$files" ]; then echo "ok 5 - no test namespace config, harness state dir or tmux socket left"
 else echo "not ok 5 - test files left: $files"; fi
