@@ -163,7 +163,9 @@ fi
 if want dns; then
 	if command -v dnsmasq >/dev/null; then
 		echo "198.51.100.7 bench.fakenet.test" >"$tmp/hosts"
-		inns dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
+		# Not through inns: a backgrounded function is a subshell, and killing its pid at
+		# cleanup left dnsmasq running. nsenter execs dnsmasq in place, so $! is dnsmasq.
+		nsenter --net="/run/netns/$ns" -- dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
 			--addn-hosts="$tmp/hosts" --address=/#/ --bind-interfaces --listen-address=198.51.100.53 \
 			--user=root --group=root --pid-file="$tmp/dnsmasq.pid" >"$tmp/dnsmasq.log" 2>&1 &
 		pids+=($!)
