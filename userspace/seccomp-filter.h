@@ -14,8 +14,8 @@ struct osh_seccomp_prog {
 	unsigned short len;
 };
 
-/* Builds the osh filter (see seccomp-filter.c for the list and the reasons). On success *ret owns
- * a malloc'd program (osh_seccomp_prog_free). */
+/* Builds the osh filter (see seccomp-filter.c for the list and the reasons), once per process;
+ * later calls copy it. On success *ret owns a malloc'd program (osh_seccomp_prog_free). */
 int osh_seccomp_prog_build(struct osh_seccomp_prog *ret, struct osh_sandbox_error *e);
 
 /* Frees the instructions; accepts an empty program. */
