@@ -2,6 +2,11 @@
 // clone3(CLONE_INTO_CGROUP) and the child's path to exec (see sandbox-spawn.h). Everything the
 // child needs is computed by the parent beforehand; between clone and exec the child calls only
 // async-signal-safe functions and raw syscalls, so this also works from the multi-threaded daemon.
+//
+// Where the architecture has the trampoline below, the child shares the parent's memory until
+// its exec (CLONE_VM | CLONE_VFORK, on a stack of its own), as posix_spawn does: copying the
+// daemon's address space cost ~1 ms at clone, and the child's copy-on-write faults and the
+// copy's teardown in execve ~2 ms more per exec (perf trace; docs/PERFORMANCE.md).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +19,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -253,7 +259,7 @@ static _Noreturn void child_run(const struct osh_spawn_params *p, int err_fd, pi
 	if (setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 }) < 0)
 		child_fail(errno, "rlimit_core", NULL, OSH_EXIT_CANNOT_EXEC);
 	/* Until exec (which recomputes it) nobody of the target uid may ptrace or read this
-	 * process, which still holds a copy of the parent's memory. */
+	 * process, which still holds the parent's memory (shared, or a copy). */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		child_fail(errno, "dumpable", NULL, OSH_EXIT_CANNOT_EXEC);
 	if (p->landlock_fd >= 0) {
@@ -270,10 +276,126 @@ static _Noreturn void child_run(const struct osh_spawn_params *p, int err_fd, pi
 	child_exec(p->argv, p->envp ? p->envp : environ);
 }
 
+/* clone3 that runs fn(arg) in the child on the stack the clone_args name and exits the child
+ * with its return value; the parent gets the pid or -errno. glibc has no public clone3 (2.39's
+ * pidfd_spawn takes a cgroup but runs none of our steps between clone and exec), and C code
+ * cannot return from the syscall onto a fresh stack. Sanitizer builds keep the fork-style path:
+ * their run-time state is per process and must not be shared with the child. */
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define HAVE_CLONE3_FN 1
+#define OSH_STR_(x)    #x
+#define OSH_STR(x)     OSH_STR_(x)
+long osh_clone3_fn(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
+/* The kernel keeps every register but rax, rcx and r11 across the syscall, in both processes;
+ * the child's rsp is the top of its stack, 16-byte aligned, so the call aligns fn's frame. */
+/* clang-format off */
+__asm__(".text\n"
+	".globl osh_clone3_fn\n"
+	".hidden osh_clone3_fn\n"
+	".type osh_clone3_fn,@function\n"
+	"osh_clone3_fn:\n"
+	"	mov %rdx, %r8\n"
+	"	mov %rcx, %r9\n"
+	"	mov $" OSH_STR(SYS_clone3) ", %eax\n"
+	"	syscall\n"
+	"	test %rax, %rax\n"
+	"	jnz 1f\n"
+	"	xor %ebp, %ebp\n"
+	"	mov %r9, %rdi\n"
+	"	call *%r8\n"
+	"	mov %eax, %edi\n"
+	"	mov $" OSH_STR(SYS_exit) ", %eax\n"
+	"	syscall\n"
+	"	hlt\n"
+	"1:	ret\n"
+	".size osh_clone3_fn, .-osh_clone3_fn\n");
+/* clang-format on */
+
+struct child_args {
+	const struct osh_spawn_params *p;
+	int err_fd, read_fd;
+	pid_t parent;
+};
+
+static int child_main(void *arg)
+{
+	const struct child_args *a = arg;
+
+	close(a->read_fd);
+	child_run(a->p, a->err_fd, a->parent);
+}
+
+/* The child's stack: its frames, a script's argv copy (exec_noexec_script), a guard page. */
+static size_t child_stack_size(const struct osh_spawn_params *p)
+{
+	size_t argc = 0, page = (size_t)sysconf(_SC_PAGESIZE);
+
+	while (p->argv[argc])
+		argc++;
+	return (64 * 1024 + (argc + 2) * sizeof(char *) + page - 1) / page * page + page;
+}
+#endif
+
+/* Starts the child in the cgroup with the pipe's write end pipefd[1]. Returns its pid or
+ * -errno; the fork-style path's child never returns. */
+static pid_t clone_child(const struct osh_spawn_params *p, const int pipefd[2], pid_t parent,
+			 int *pidfd)
+{
+	struct clone_args args;
+	pid_t pid;
+
+	memset(&args, 0, sizeof(args));
+	args.flags = CLONE_INTO_CGROUP | CLONE_PIDFD;
+	args.pidfd = (uint64_t)(uintptr_t)pidfd;
+	args.exit_signal = SIGCHLD;
+	args.cgroup = (uint64_t)p->cgroup_fd;
+#ifdef HAVE_CLONE3_FN
+	{
+		struct child_args ca = {
+			.p = p, .err_fd = pipefd[1], .read_fd = pipefd[0], .parent = parent
+		};
+		size_t size = child_stack_size(p), page = (size_t)sysconf(_SC_PAGESIZE);
+		void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+
+		/* The child takes the sandbox's uid while it shares this memory, which that uid
+		 * must not be able to attach to or read; dumpable is a property of the memory, so
+		 * it is cleared here, for good (another thread may be spawning at any time). */
+		if (stack == MAP_FAILED || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+			int err = errno;
+
+			if (stack != MAP_FAILED)
+				munmap(stack, size);
+			return -err;
+		}
+		if (mprotect(stack, page, PROT_NONE) < 0) {
+			int err = errno;
+
+			munmap(stack, size);
+			return -err;
+		}
+		/* This thread sleeps until the child's exec or exit (CLONE_VFORK): the stack and
+		 * ca outlive the child's use of them. */
+		args.flags |= CLONE_VM | CLONE_VFORK;
+		args.stack = (uint64_t)(uintptr_t)stack;
+		args.stack_size = size;
+		pid = (pid_t)osh_clone3_fn(&args, sizeof(args), child_main, &ca);
+		munmap(stack, size);
+		return pid;
+	}
+#else
+	pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	if (pid == 0) {
+		close(pipefd[0]);
+		child_run(p, pipefd[1], parent);
+	}
+	return pid < 0 ? -errno : pid;
+#endif
+}
+
 int osh_spawn(const struct osh_spawn_params *p, pid_t *ret_pid, int *ret_pidfd, int *ret_status,
 	      struct osh_sandbox_error *e)
 {
-	struct clone_args args;
 	struct child_report rep;
 	int pipefd[2], pidfd = -1, status;
 	pid_t parent = getpid(), pid;
@@ -283,18 +405,9 @@ int osh_spawn(const struct osh_spawn_params *p, pid_t *ret_pid, int *ret_pidfd, 
 		return osh_sandbox_error_set(e, EINVAL, "exec", NULL, "no command given");
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return osh_sandbox_error_set(e, errno, "spawn", NULL, "pipe: %s", strerror(errno));
-	memset(&args, 0, sizeof(args));
-	args.flags = CLONE_INTO_CGROUP | CLONE_PIDFD;
-	args.pidfd = (uint64_t)(uintptr_t)&pidfd;
-	args.exit_signal = SIGCHLD;
-	args.cgroup = (uint64_t)p->cgroup_fd;
-	pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
-	if (pid == 0) {
-		close(pipefd[0]);
-		child_run(p, pipefd[1], parent);
-	}
+	pid = clone_child(p, pipefd, parent, &pidfd);
 	if (pid < 0) {
-		int err = errno;
+		int err = -pid;
 
 		close(pipefd[0]);
 		close(pipefd[1]);
