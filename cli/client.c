@@ -397,21 +397,17 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* Waits up to ms (-1: no limit) for fd to be readable, or for stop_fd (-1: none) to be.
- * Returns 0 (fd readable), 1 (stop_fd readable), -ETIMEDOUT or -errno. */
-static int wait_readable(int fd, int stop_fd, int ms)
+/* Waits up to ms (-1: no limit) for fd to be readable. Returns 0, -ETIMEDOUT or -errno. */
+static int wait_readable(int fd, int ms)
 {
-	struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
-			       { .fd = stop_fd, .events = POLLIN } };
+	struct pollfd p = { .fd = fd, .events = POLLIN };
 	int n;
 
 	do
-		n = poll(p, 2, ms);
+		n = poll(&p, 1, ms);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
-	if (p[1].revents)
-		return 1;
 	return n == 0 ? -ETIMEDOUT : 0;
 }
 
@@ -421,13 +417,9 @@ static int wait_readable(int fd, int stop_fd, int ms)
 struct exchange {
 	/* Set by the caller. on_body takes each piece of a 2xx answer's body and returns 0 to go
 	 * on, > 0 to end the exchange there, -errno to fail it; NULL collects the body in body.
-	 * stop_fd (-1: none), once readable, ends the exchange cleanly. idle_ms bounds each wait
-	 * for the daemon's next bytes (-1: no bound). */
+	 * idle_ms bounds each wait for the daemon's next bytes (-1: no bound). */
 	int (*on_body)(struct exchange *x, const char *p, size_t n);
-	/* Optional: called once the answer's head is in (x->status set). */
-	void (*on_head)(struct exchange *x);
 	void *ctx;
-	int stop_fd;
 	int idle_ms;
 
 	/* Set by exchange_read. body holds the body of an answer on_body did not take; after a
@@ -444,8 +436,6 @@ static int on_headers_complete(http_parser *p)
 	struct exchange *x = p->data;
 
 	x->status = p->status_code;
-	if (x->on_head)
-		x->on_head(x);
 	/* 2: no body and no further HTTP on this connection, whatever Connection says. */
 	return p->status_code == 101 ? 2 : 0;
 }
@@ -499,11 +489,7 @@ static int exchange_read(struct exchange *x, int fd)
 		size_t used;
 		int r;
 
-		r = wait_readable(fd, x->stop_fd, x->idle_ms);
-		if (r > 0) {
-			x->stopped = true;
-			return 0;
-		}
+		r = wait_readable(fd, x->idle_ms);
 		if (r < 0)
 			return r;
 		got = read(fd, chunk, sizeof(chunk));
@@ -577,7 +563,7 @@ static int exchange_once(struct exchange *x, const char *method, const char *pat
 int oshctl_call_raw(const char *method, const char *path, const cJSON *body, long *ret_status,
 		    cJSON **ret_json)
 {
-	struct exchange x = { .stop_fd = -1, .idle_ms = -1 };
+	struct exchange x = { .idle_ms = -1 };
 	char *text = NULL;
 	int r;
 
@@ -711,27 +697,19 @@ int oshctl_call(const char *method, const char *path, const cJSON *body,
 	return OSHCTL_EXIT_OK;
 }
 
-int oshctl_daemon_status(int *ret_peer_pid, long *ret_status, cJSON **ret_json)
+int oshctl_daemon_peer(int *ret_peer_pid)
 {
-	struct exchange x = { .stop_fd = -1, .idle_ms = -1 };
 	struct ucred cred = { 0 };
 	socklen_t len = sizeof(cred);
-	int fd = unix_connect(oshctl_client_socket()), r;
+	int fd = unix_connect(oshctl_client_socket());
 
 	*ret_peer_pid = 0;
-	*ret_json = NULL;
 	if (fd < 0)
 		return fd;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
 		*ret_peer_pid = cred.pid;
-	r = exchange_run(&x, fd, "GET", "/v1/status", NULL, NULL);
 	close(fd);
-	if (r == 0) {
-		*ret_status = x.status;
-		*ret_json = x.body.len ? cJSON_ParseWithLength(x.body.data, x.body.len) : NULL;
-	}
-	free(x.body.data);
-	return r;
+	return 0;
 }
 
 /* --- ndjson streams -------------------------------------------------------------------------- */
@@ -739,17 +717,8 @@ int oshctl_daemon_status(int *ret_peer_pid, long *ret_status, cJSON **ret_json)
 struct stream {
 	struct buf line; /* the incomplete last line */
 	int (*fn)(const cJSON *obj, void *ctx);
-	void (*opened)(long status, void *ctx);
 	void *ctx;
 };
-
-static void stream_head(struct exchange *x)
-{
-	struct stream *s = x->ctx;
-
-	if (s->opened)
-		s->opened(x->status, s->ctx);
-}
 
 static int stream_line(struct stream *s, const char *p, size_t n)
 {
@@ -788,15 +757,10 @@ static int stream_body(struct exchange *x, const char *p, size_t n)
 	return 0;
 }
 
-int oshctl_stream(const char *path, int (*fn)(const cJSON *obj, void *ctx),
-		  void (*opened)(long status, void *ctx), void *ctx, int stop_fd)
+int oshctl_stream(const char *path, int (*fn)(const cJSON *obj, void *ctx), void *ctx)
 {
-	struct stream s = { .fn = fn, .opened = opened, .ctx = ctx };
-	struct exchange x = { .on_body = stream_body,
-			      .on_head = stream_head,
-			      .ctx = &s,
-			      .stop_fd = stop_fd,
-			      .idle_ms = -1 };
+	struct stream s = { .fn = fn, .ctx = ctx };
+	struct exchange x = { .on_body = stream_body, .ctx = &s, .idle_ms = -1 };
 	int r = exchange_once(&x, "GET", path, NULL);
 
 	if (r < 0) {
@@ -847,7 +811,7 @@ static int send_stdio(int sock)
 
 /* Line reader over the exec connection. */
 struct lines {
-	char buf[LINE_MAX_LEN / 16];
+	char buf[LINE_MAX_LEN]; /* an Event line included */
 	size_t len;
 };
 
@@ -897,7 +861,7 @@ void oshctl_exec_signals(sigset_t *set)
 }
 
 /* The body of an exec request. Returns a new string or NULL. */
-static char *exec_body(char *const *argv, char *const *env, const char *workdir)
+static char *exec_body(char *const *argv, char *const *env, const char *workdir, bool events)
 {
 	cJSON *body = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(body, "argv");
 	char *json = NULL;
@@ -918,6 +882,8 @@ static char *exec_body(char *const *argv, char *const *env, const char *workdir)
 	}
 	if (workdir && !cJSON_AddStringToObject(body, "workdir", workdir))
 		goto out;
+	if (events && !cJSON_AddBoolToObject(body, "events", true))
+		goto out;
 	json = cJSON_PrintUnformatted(body);
 out:
 	cJSON_Delete(body);
@@ -926,7 +892,8 @@ out:
 
 /* Handles one line from oshd after the upgrade. Returns 1 with *status set when the command
  * has ended (or could not start), 0 to go on, -EPROTO for a line that is not the protocol. */
-static int exec_line(const char *line, bool *started, int *status, struct oshctl_exec_end *end)
+static int exec_line(const char *line, bool *started, int *status,
+		     const struct oshctl_exec_events *events, struct oshctl_exec_end *end)
 {
 	cJSON *j = cJSON_Parse(line);
 	const cJSON *v;
@@ -936,19 +903,21 @@ static int exec_line(const char *line, bool *started, int *status, struct oshctl
 		r = -EPROTO;
 		goto out;
 	}
+	v = cJSON_GetObjectItemCaseSensitive(j, "event");
+	if (cJSON_IsObject(v)) {
+		if (events && events->fn)
+			events->fn(v, events->ctx);
+		goto out;
+	}
 	if (cJSON_GetObjectItemCaseSensitive(j, "error")) {
 		/* 126/127 keep their meaning for the caller; they come with the error. */
 		oshctl_print_api_error(500, j, NULL);
 	}
 	v = cJSON_GetObjectItemCaseSensitive(j, "exit");
 	if (cJSON_IsNumber(v)) {
-		const cJSON *last = cJSON_GetObjectItemCaseSensitive(j, "last_event_id");
-
 		*status = v->valueint >= 0 && v->valueint <= 255 ? v->valueint : OSHCTL_EXIT_OSH;
 		/* An exit after the pid is the command's; one with an error is oshd's refusal. */
 		end->ran = *started && !cJSON_GetObjectItemCaseSensitive(j, "error");
-		if (cJSON_IsNumber(last) && last->valuedouble > 0)
-			end->last_event_id = (int64_t)last->valuedouble;
 		r = 1;
 		goto out;
 	}
@@ -982,23 +951,24 @@ static int exec_forward(int sock, int sig)
 
 int oshctl_exec(const char *name, char *const *argv, char *const *env, const char *workdir)
 {
-	return oshctl_exec_end(name, argv, env, workdir, NULL);
+	return oshctl_exec_end(name, argv, env, workdir, NULL, NULL);
 }
 
 int oshctl_exec_end(const char *name, char *const *argv, char *const *env, const char *workdir,
-		    struct oshctl_exec_end *ret_end)
+		    const struct oshctl_exec_events *events, struct oshctl_exec_end *ret_end)
 {
 	struct oshctl_exec_end end = { 0 };
-	struct exchange x = { .stop_fd = -1, .idle_ms = EXEC_IDLE_MS };
+	struct exchange x = { .idle_ms = EXEC_IDLE_MS };
 	struct lines *l = NULL;
 	sigset_t set, old;
-	char line[4096], *path = NULL, *body = NULL, *ename = oshctl_url_escape(name);
+	char *line = NULL, *path = NULL, *body = NULL, *ename = oshctl_url_escape(name);
 	bool started = false, masked = false;
 	int sock = -1, sfd = -1, status = OSHCTL_EXIT_OSH, r;
 
-	body = exec_body(argv, env, workdir);
+	body = exec_body(argv, env, workdir, events != NULL);
 	l = calloc(1, sizeof(*l));
-	if (!ename || !body || !l || asprintf(&path, "/v1/sandboxes/%s/exec", ename) < 0) {
+	line = malloc(sizeof(l->buf)); /* an Event line may be long */
+	if (!ename || !body || !l || !line || asprintf(&path, "/v1/sandboxes/%s/exec", ename) < 0) {
 		path = NULL;
 		fprintf(stderr, "oshctl: exec: out of memory\n");
 		goto out;
@@ -1075,8 +1045,8 @@ int oshctl_exec_end(const char *name, char *const *argv, char *const *env, const
 				goto out;
 			}
 			eof = r <= 0;
-			while ((r = lines_next(l, line, sizeof(line))) > 0) {
-				int e = exec_line(line, &started, &status, &end);
+			while ((r = lines_next(l, line, sizeof(l->buf))) > 0) {
+				int e = exec_line(line, &started, &status, events, &end);
 
 				if (e < 0) {
 					fprintf(stderr,
@@ -1125,6 +1095,7 @@ out:
 	}
 	if (sock >= 0)
 		close(sock);
+	free(line);
 	free(l);
 	free(x.body.data);
 	free(path);

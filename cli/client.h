@@ -69,19 +69,14 @@ int oshctl_print_api_error(long status, const cJSON *answer, const struct oshctl
  * OSHCTL_EXIT_SYSTEM. */
 int oshctl_print_unreachable(int r);
 
-/* GET /v1/status, with the daemon's pid (SO_PEERCRED, 0 when unknown) from the same connection:
- * one round trip says whether oshd answers, who it is and where its events are. Returns like
- * oshctl_call_raw. */
-int oshctl_daemon_status(int *ret_peer_pid, long *ret_status, cJSON **ret_json);
+/* Whether something listens on the daemon's socket, and its pid (SO_PEERCRED, 0 when unknown),
+ * without a request. Returns 0 or -errno of the connect. */
+int oshctl_daemon_peer(int *ret_peer_pid);
 
 /* Streams an ndjson answer: calls fn with each line's parsed object (lines that are not JSON
- * objects are skipped). fn returns non-zero to stop. opened (may be NULL) is called once with
- * the HTTP status as soon as the answer's head is in: from then on the daemon follows the
- * stream, whatever happens to what it names. Errors are handled like oshctl_call. stop_fd (-1:
- * none), once readable (an eventfd another thread writes), ends the stream cleanly at once.
+ * objects are skipped). fn returns non-zero to stop. Errors are handled like oshctl_call.
  * Returns an exit code. */
-int oshctl_stream(const char *path, int (*fn)(const cJSON *obj, void *ctx),
-		  void (*opened)(long status, void *ctx), void *ctx, int stop_fd);
+int oshctl_stream(const char *path, int (*fn)(const cJSON *obj, void *ctx), void *ctx);
 
 /* The exec protocol: runs argv in sandbox name with this process's stdin, stdout and stderr,
  * forwarding SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP, SIGCONT and SIGWINCH until it ends.
@@ -93,13 +88,17 @@ int oshctl_exec(const char *name, char *const *argv, char *const *env, const cha
 /* How an exec ended, beyond its status. */
 struct oshctl_exec_end {
 	bool ran; /* the command started and oshd reported its exit */
-	/* The id of the sandbox's newest event once oshd had every event of the command's
-	 * processes (docs/api.md, the exec protocol); 0: none. */
-	int64_t last_event_id;
 };
-/* oshctl_exec, and how it ended in *ret_end (may be NULL). */
+/* The sandbox's events while the command runs, on the exec connection: fn gets each Event
+ * object, every one of the command's before the exit (docs/api.md, the exec protocol). */
+struct oshctl_exec_events {
+	void (*fn)(const cJSON *event, void *ctx);
+	void *ctx;
+};
+/* oshctl_exec with the sandbox's events (NULL: none), and how it ended in *ret_end (may be
+ * NULL). */
 int oshctl_exec_end(const char *name, char *const *argv, char *const *env, const char *workdir,
-		    struct oshctl_exec_end *ret_end);
+		    const struct oshctl_exec_events *events, struct oshctl_exec_end *ret_end);
 
 /* The signals oshctl_exec forwards. A caller that starts threads before oshctl_exec blocks
  * them in those threads, so that the kernel delivers them to the exec loop. */

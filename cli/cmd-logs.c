@@ -132,5 +132,5 @@ int cmd_logs(int argc, char **argv)
 		return OSHCTL_EXIT_USAGE;
 	}
 	path[n - 1] = '\0'; /* the trailing '&' or '?' */
-	return oshctl_stream(path, print_event, NULL, &json, -1);
+	return oshctl_stream(path, print_event, &json);
 }

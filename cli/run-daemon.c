@@ -6,12 +6,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,136 +77,16 @@ static bool same_namespaces(int pid)
 	return true;
 }
 
-/* How long the end of a run waits for the stream to bring the command's last events, which
- * oshd has by then (the exec's last_event_id): a bound for a stuck stream, not a delay. */
-#define EVENTS_WAIT_MS 2000
-
-/* The sandbox's denials while the command runs, on stderr like embedded mode prints them. */
-struct events {
-	pthread_t thread;
-	char path[256];
-	bool quiet;
-	bool started;
-	int stop_fd; /* eventfd: written to end the stream */
-	pthread_mutex_t lock;
-	pthread_cond_t seen_cond;
-	int64_t seen; /* the newest event id handled (printed or skipped) */
-	bool open;    /* oshd answered the stream's request */
-	bool ended;   /* the stream is over */
-};
-
-static int print_event(const cJSON *ev, void *ctx)
+/* The sandbox's denials while the command runs, on stderr as embedded mode prints them. They
+ * come on the exec connection, every one of the command's before its exit. */
+static void print_event(const cJSON *ev, void *ctx)
 {
-	struct events *e = ctx;
-	const char *kind = oshctl_json_str(ev, "kind", "");
-	double id = oshctl_json_num(ev, "id");
+	const bool *quiet = ctx;
 
 	/* Like embedded mode: filesystem events are start-up detail under -q, network ones are
 	 * what the user must see. */
-	if (!e->quiet || strcmp(kind, "fs"))
+	if (!*quiet || strcmp(oshctl_json_str(ev, "kind", ""), "fs"))
 		fprintf(stderr, "osh: %s\n", oshctl_json_str(ev, "message", ""));
-	/* Counted once printed: the end of the run waits for this. */
-	pthread_mutex_lock(&e->lock);
-	if (id > (double)e->seen)
-		e->seen = (int64_t)id;
-	pthread_cond_signal(&e->seen_cond);
-	pthread_mutex_unlock(&e->lock);
-	return 0;
-}
-
-static void events_opened(long status, void *ctx)
-{
-	struct events *e = ctx;
-
-	pthread_mutex_lock(&e->lock);
-	e->open = true;
-	pthread_cond_signal(&e->seen_cond);
-	pthread_mutex_unlock(&e->lock);
-}
-
-static void *events_main(void *arg)
-{
-	struct events *e = arg;
-
-	oshctl_stream(e->path, print_event, events_opened, e, e->stop_fd);
-	pthread_mutex_lock(&e->lock);
-	e->ended = true;
-	pthread_cond_signal(&e->seen_cond);
-	pthread_mutex_unlock(&e->lock);
-	return NULL;
-}
-
-static int events_start(struct events *e)
-{
-	pthread_condattr_t ca;
-
-	e->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (e->stop_fd < 0)
-		return -errno;
-	pthread_mutex_init(&e->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&e->seen_cond, &ca);
-	pthread_condattr_destroy(&ca);
-	if (pthread_create(&e->thread, NULL, events_main, e) != 0) {
-		pthread_cond_destroy(&e->seen_cond);
-		pthread_mutex_destroy(&e->lock);
-		close(e->stop_fd);
-		return -EAGAIN;
-	}
-	e->started = true;
-	return 0;
-}
-
-static void deadline_in(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-/* Waits (bounded) until oshd has taken the stream's request. oshd checks that the sandbox
- * exists when the request comes, and a short command's ephemeral sandbox may be gone before a
- * stream asked only alongside the exec is served (the run then printed "no sandbox named"). */
-static void events_wait_open(struct events *e)
-{
-	struct timespec deadline;
-
-	if (!e->started)
-		return;
-	deadline_in(&deadline, EVENTS_WAIT_MS);
-	pthread_mutex_lock(&e->lock);
-	while (!e->open && !e->ended &&
-	       pthread_cond_timedwait(&e->seen_cond, &e->lock, &deadline) != ETIMEDOUT)
-		;
-	pthread_mutex_unlock(&e->lock);
-}
-
-/* Waits (bounded) until the stream has handled event last (0: none to wait for) or ended, then
- * ends it. oshd assigned that id before it reported the exit, so no denial of the command is
- * lost, and no time is spent when there is none. */
-static void events_stop(struct events *e, int64_t last)
-{
-	struct timespec deadline;
-	uint64_t one = 1;
-
-	if (!e->started)
-		return;
-	deadline_in(&deadline, EVENTS_WAIT_MS);
-	pthread_mutex_lock(&e->lock);
-	while (last > e->seen && !e->ended &&
-	       pthread_cond_timedwait(&e->seen_cond, &e->lock, &deadline) != ETIMEDOUT)
-		;
-	pthread_mutex_unlock(&e->lock);
-	(void)!write(e->stop_fd, &one, sizeof(one));
-	pthread_join(e->thread, NULL);
-	pthread_cond_destroy(&e->seen_cond);
-	pthread_mutex_destroy(&e->lock);
-	close(e->stop_fd);
 }
 
 /* The policy text to send: FILE validated here (diagnostics name it), or the built-in one. */
@@ -261,15 +139,13 @@ int oshctl_run_daemon(int *argc, char **argv)
 		{ 0 },
 	};
 	const char *policy = NULL, *name = NULL, *workdir = NULL, *env_policy;
-	struct events ev = { .stop_fd = -1 };
 	struct oshctl_exec_end end = { 0 };
 	char defname[64], path[256], *text = NULL, *wd = NULL, *ename = NULL;
 	cJSON *body = NULL, *sb = NULL;
 	sigset_t fwd, old, pending;
 	bool quiet = false, created = false, masked = false;
+	struct oshctl_exec_events events = { .fn = print_event, .ctx = &quiet };
 	int mode = take_mode(argc, argv), pid = 0, c, r, status = OSHCTL_EXIT_OSH;
-	double since = 0;
-	long http = 0;
 
 	if (mode < 0)
 		return OSHCTL_RUN_EMBEDDED;
@@ -298,20 +174,14 @@ int oshctl_run_daemon(int *argc, char **argv)
 	opterr = 1;
 	if (optind >= *argc)
 		return OSHCTL_RUN_EMBEDDED;
-	/* One round trip: whether oshd answers, its pid, and its newest event id, so that the
-	 * stream shows only this run's events (a sandbox of the same name before may have left
-	 * some). */
-	r = oshctl_daemon_status(&pid, &http, &sb);
+	/* No request: whether oshd listens, and its pid. */
+	r = oshctl_daemon_peer(&pid);
 	if (r < 0) {
 		if (mode == 0)
 			return OSHCTL_RUN_EMBEDDED;
 		oshctl_print_unreachable(r);
 		return OSHCTL_EXIT_OSH;
 	}
-	if (http == 200)
-		since = oshctl_json_num(sb, "events_last_id");
-	cJSON_Delete(sb);
-	sb = NULL;
 	if (!same_namespaces(pid)) {
 		/* The command would run in oshd's network and mounts, not the caller's: embedded
 		 * mode keeps what `oshctl run` promises, unless the caller asked for oshd. */
@@ -346,9 +216,8 @@ int oshctl_run_daemon(int *argc, char **argv)
 		goto out;
 	}
 
-	/* The forwarded signals stay blocked from here to the end: the events thread must never
-	 * take them, and one that arrives before the command runs either ends the run (below) or
-	 * reaches the command once it starts. */
+	/* The forwarded signals stay blocked from here to the end: one that arrives before the
+	 * command runs either ends the run (below) or reaches the command once it starts. */
 	oshctl_exec_signals(&fwd);
 	pthread_sigmask(SIG_BLOCK, &fwd, &old);
 	masked = true;
@@ -369,16 +238,6 @@ int oshctl_run_daemon(int *argc, char **argv)
 	if (!quiet)
 		print_startup(sb, !policy);
 
-	snprintf(ev.path, sizeof(ev.path), "/v1/events?sandbox=%s&follow=1&since=%.0f", ename,
-		 since > 0 ? since : 0);
-	ev.quiet = quiet;
-	if (events_start(&ev) < 0)
-		fprintf(stderr,
-			"osh: warning: denials of this run are not shown (oshctl logs "
-			"%s has them)\n",
-			name);
-	events_wait_open(&ev);
-
 	sigpending(&pending);
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sigismember(&fwd, sig) && sigismember(&pending, sig) &&
@@ -386,10 +245,9 @@ int oshctl_run_daemon(int *argc, char **argv)
 			status = 128 + sig;
 			goto out;
 		}
-	status = oshctl_exec_end(name, argv + optind, environ, wd, &end);
+	status = oshctl_exec_end(name, argv + optind, environ, wd, &events, &end);
 out:
-	events_stop(&ev, end.last_event_id > since ? end.last_event_id : 0);
-	/* oshd deletes an ephemeral sandbox after its last exec, before it reports the exit; this
+	/* oshd deletes an ephemeral sandbox once it has reported its last exec's exit; this
 	 * covers a run that never got there. */
 	if (created && !end.ran)
 		oshctl_call("DELETE", path, NULL,

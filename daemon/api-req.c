@@ -675,7 +675,7 @@ void osh_req_exec_free(struct osh_req_exec *r)
 int osh_req_exec_parse(const char *body, size_t len, struct osh_req_exec *ret,
 		       struct osh_api_err *err)
 {
-	static const char *const names[] = { "argv", "env", "workdir", NULL };
+	static const char *const names[] = { "argv", "env", "workdir", "events", NULL };
 	struct osh_req_exec q = { 0 };
 	struct path p = { 0 };
 	const cJSON *arr;
@@ -728,7 +728,8 @@ int osh_req_exec_parse(const char *body, size_t len, struct osh_req_exec *ret,
 		path_pop(&p, old);
 	}
 	if ((r = get_string(doc, "workdir", false, STR_ABSPATH, MAX_PATH_LEN, &p, err,
-			    &q.workdir)) < 0)
+			    &q.workdir)) < 0 ||
+	    (r = get_bool(doc, "events", false, &p, err, &q.events)) < 0)
 		goto fail;
 	cJSON_Delete(doc);
 	*ret = q;

@@ -41,6 +41,7 @@ struct osh_req_exec {
 	char **argv; /* required, >= 1 element, NULL-terminated; no element contains NUL */
 	char **env;  /* NULL: absent; else NULL-terminated "K=V" strings (K non-empty, no '=') */
 	char *workdir;
+	bool events; /* stream the sandbox's events on the exec connection (default false) */
 };
 int osh_req_exec_parse(const char *body, size_t len, struct osh_req_exec *ret,
 		       struct osh_api_err *err);

@@ -523,6 +523,14 @@ struct exec_session {
 	struct osh_caller caller;
 	char *name;
 	struct osh_req_exec req;
+	/* With "events": the thread that streams them. The session writes nothing while it runs
+	 * (the pid line comes before it starts, the exit line after it ended). */
+	pthread_t events_thread;
+	bool events_on;
+	int sock;
+	int64_t since;		/* the newest event id looked at (the events thread's) */
+	_Atomic int64_t until;	/* 0: follow; else end once every event up to it is sent */
+	atomic_bool events_end; /* end now: the client is gone or oshd stops */
 };
 
 static void session_free(struct exec_session *x)
@@ -534,25 +542,33 @@ static void session_free(struct exec_session *x)
 	free(x);
 }
 
-static void write_line(int fd, cJSON *o)
+static int send_all(int fd, const char *text, size_t len)
 {
-	char *text = cJSON_PrintUnformatted(o);
-	size_t len, off = 0;
+	size_t off = 0;
 
-	cJSON_Delete(o);
-	if (!text)
-		return;
-	len = strlen(text);
-	text[len++] = '\n'; /* the NUL is not sent */
 	while (off < len) {
 		ssize_t n = send(fd, text + off, len - off, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			break;
+			return n < 0 ? -errno : -EPIPE;
 		off += (size_t)n;
 	}
+	return 0;
+}
+
+static void write_line(int fd, cJSON *o)
+{
+	char *text = cJSON_PrintUnformatted(o);
+	size_t len;
+
+	cJSON_Delete(o);
+	if (!text)
+		return;
+	len = strlen(text);
+	text[len++] = '\n'; /* the NUL is not sent */
+	(void)send_all(fd, text, len);
 	free(text);
 }
 
@@ -653,6 +669,88 @@ static bool relay_signals(int sock, pid_t pid, char *buf, size_t *len, size_t ca
 	return true;
 }
 
+/* ---- the sandbox's events on the exec connection ("events": true) ----
+ * A thread of the session sends them as {"event": ...} lines while the command runs. When it
+ * has exited, osh_manager_exec_finish has given every event of its processes an id; the thread
+ * then sends the rest up to that id and ends, and only then the exit line follows: the client
+ * has every event of the run before the exit, with no wait of its own. */
+
+static int event_line(int64_t id, const char *json, void *ctx)
+{
+	struct exec_session *x = ctx;
+	char *line;
+	int n, r;
+
+	x->since = id;
+	if (!osh_manager_event_visible(x->api->o.manager, &x->caller, json))
+		return 0;
+	n = asprintf(&line, "{\"event\":%s}\n", json);
+	if (n < 0)
+		return 0; /* this one is lost; the stream goes on */
+	r = send_all(x->sock, line, (size_t)n);
+	free(line);
+	if (r < 0)
+		atomic_store(&x->events_end, true);
+	return r < 0;
+}
+
+static void *exec_events_main(void *arg)
+{
+	struct exec_session *x = arg;
+	struct osh_events *ev = x->api->o.events;
+
+	while (!atomic_load(&x->events_end) && !atomic_load(&x->api->stopping)) {
+		/* The generation first: a wake after it stops the wait below (exec_events_end). */
+		uint64_t gen = osh_events_wake_gen(ev);
+		int64_t until = atomic_load(&x->until);
+		int r = osh_events_read_woken(ev, gen, x->since, x->name, STREAM_BATCH,
+					      until ? 0 : POLL_SLICE_MS, event_line, x);
+
+		if (r < 0 || (until && (r == 0 || x->since >= until)))
+			break;
+	}
+	return NULL;
+}
+
+/* Before the command starts: its events are those after the newest id now (an earlier sandbox
+ * of this name may have left some, and the sandbox's earlier commands' are theirs). */
+static void exec_events_since(struct exec_session *x)
+{
+	struct osh_events_stats st;
+
+	if (!x->req.events || !x->api->o.events)
+		return;
+	osh_events_stats(x->api->o.events, &st);
+	x->since = st.last_id;
+}
+
+static void exec_events_start(struct exec_session *x, int sock)
+{
+	if (!x->req.events || !x->api->o.events)
+		return;
+	x->sock = sock;
+	x->events_on = pthread_create(&x->events_thread, NULL, exec_events_main, x) == 0;
+	if (!x->events_on)
+		fprintf(stderr,
+			"<4>oshd: warning: sandbox %s: no thread to stream a command's events on "
+			"its exec connection; they are in the event log and `oshctl logs`\n",
+			x->name);
+}
+
+/* Ends the events thread once it has sent every event up to last (0: at once). */
+static void exec_events_end(struct exec_session *x, int64_t last)
+{
+	if (!x->events_on)
+		return;
+	if (last > 0)
+		atomic_store(&x->until, last);
+	else
+		atomic_store(&x->events_end, true);
+	osh_events_wake(x->api->o.events);
+	pthread_join(x->events_thread, NULL);
+	x->events_on = false;
+}
+
 static void exec_session_run(struct exec_session *x, int sock)
 {
 	struct osh_manager *m = x->api->o.manager;
@@ -670,6 +768,7 @@ static void exec_session_run(struct exec_session *x, int sock)
 			    125);
 		return;
 	}
+	exec_events_since(x);
 	r = osh_manager_exec_start(m, &x->caller, x->name, &x->req, fds, &ex, &status, &err);
 	for (int i = 0; i < 3; i++)
 		close(fds[i]);
@@ -686,6 +785,7 @@ static void exec_session_run(struct exec_session *x, int sock)
 	o = cJSON_CreateObject();
 	cJSON_AddNumberToObject(o, "pid", osh_exec_pid(ex));
 	write_line(sock, o);
+	exec_events_start(x, sock);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = osh_exec_pidfd(ex), .events = POLLIN },
 				       { .fd = client ? sock : -1, .events = POLLIN | POLLRDHUP } };
@@ -696,23 +796,27 @@ static void exec_session_run(struct exec_session *x, int sock)
 			int64_t last = 0;
 
 			status = osh_manager_exec_finish(m, ex, &last);
-			ex = NULL;
+			exec_events_end(x, last);
 			if (client) {
 				o = cJSON_CreateObject();
 				cJSON_AddNumberToObject(o, "exit", status);
 				cJSON_AddNumberToObject(o, "last_event_id", (double)last);
 				write_line(sock, o);
 			}
+			/* After the report: the client need not wait for the removal. */
+			osh_manager_exec_release(m, ex);
 			return;
 		}
 		if (client && (p[1].revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) &&
 		    !relay_signals(sock, osh_exec_pid(ex), buf, &blen, sizeof(buf))) {
 			/* The client went away: the command loses its terminal's owner. */
 			client = false;
+			exec_events_end(x, 0);
 			if (kill(-osh_exec_pid(ex), SIGHUP) < 0)
 				kill(osh_exec_pid(ex), SIGHUP);
 		}
 		if (atomic_load(&x->api->stopping)) {
+			exec_events_end(x, 0);
 			if (client)
 				write_error(sock, "unavailable",
 					    "oshd is stopping; the command keeps running", -1);

@@ -85,6 +85,7 @@ struct osh_events {
 
 	pthread_mutex_t lock; /* from here to the log queue */
 	pthread_cond_t added; /* readers wait for new events */
+	uint64_t wakes;	      /* osh_events_wake calls: a waiting reader returns when it moves */
 	struct blob **ring;
 	size_t ring_cap, ring_n, ring_head; /* head: where the next event goes */
 	int64_t last_id;
@@ -1074,8 +1075,10 @@ static int64_t store_sandbox_id(struct osh_events *ev, const char *name)
 	return id;
 }
 
-int osh_events_read(struct osh_events *ev, int64_t since, const char *sandbox, size_t max,
-		    int timeout_ms, int (*fn)(int64_t id, const char *json, void *ctx), void *ctx)
+/* osh_events_read; gen NULL: it may be woken from the time it waits. */
+static int events_read(struct osh_events *ev, const uint64_t *gen, int64_t since,
+		       const char *sandbox, size_t max, int timeout_ms,
+		       int (*fn)(int64_t id, const char *json, void *ctx), void *ctx)
 {
 	struct reader rd = { .cursor = since < 0 ? 0 : since, .max = max, .fn = fn, .ctx = ctx };
 	struct blob *chunk[READ_CHUNK];
@@ -1138,12 +1141,16 @@ int osh_events_read(struct osh_events *ev, int64_t since, const char *sandbox, s
 		}
 		if (n == 0 && rd.delivered == 0 && rd.cursor >= ev->last_id && timeout_ms > 0 &&
 		    !ev->closing) {
+			uint64_t wakes = gen ? *gen : ev->wakes;
+			bool done;
 			int w = 0;
 
-			while (rd.cursor >= ev->last_id && !ev->closing && w != ETIMEDOUT)
+			while (rd.cursor >= ev->last_id && !ev->closing && w != ETIMEDOUT &&
+			       ev->wakes == wakes)
 				w = pthread_cond_timedwait(&ev->added, &ev->lock, &deadline);
+			done = (w == ETIMEDOUT || ev->wakes != wakes) && rd.cursor >= ev->last_id;
 			pthread_mutex_unlock(&ev->lock);
-			if (w == ETIMEDOUT && rd.cursor >= ev->last_id)
+			if (done)
 				break;
 			continue;
 		}
@@ -1162,6 +1169,37 @@ int osh_events_read(struct osh_events *ev, int64_t since, const char *sandbox, s
 			break;
 	}
 	return rd.delivered > INT32_MAX ? INT32_MAX : (int)rd.delivered;
+}
+
+int osh_events_read(struct osh_events *ev, int64_t since, const char *sandbox, size_t max,
+		    int timeout_ms, int (*fn)(int64_t id, const char *json, void *ctx), void *ctx)
+{
+	return events_read(ev, NULL, since, sandbox, max, timeout_ms, fn, ctx);
+}
+
+int osh_events_read_woken(struct osh_events *ev, uint64_t gen, int64_t since, const char *sandbox,
+			  size_t max, int timeout_ms,
+			  int (*fn)(int64_t id, const char *json, void *ctx), void *ctx)
+{
+	return events_read(ev, &gen, since, sandbox, max, timeout_ms, fn, ctx);
+}
+
+uint64_t osh_events_wake_gen(struct osh_events *ev)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&ev->lock);
+	gen = ev->wakes;
+	pthread_mutex_unlock(&ev->lock);
+	return gen;
+}
+
+void osh_events_wake(struct osh_events *ev)
+{
+	pthread_mutex_lock(&ev->lock);
+	ev->wakes++;
+	pthread_cond_broadcast(&ev->added);
+	pthread_mutex_unlock(&ev->lock);
 }
 
 void osh_events_stats(struct osh_events *ev, struct osh_events_stats *ret)

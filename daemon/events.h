@@ -65,6 +65,16 @@ int64_t osh_events_add(struct osh_events *ev, const struct osh_event *e);
 int osh_events_read(struct osh_events *ev, int64_t since, const char *sandbox, size_t max,
 		    int timeout_ms, int (*fn)(int64_t id, const char *json, void *ctx), void *ctx);
 
+/* Ends every osh_events_read that is waiting for a next event now (it returns what it had, 0),
+ * so that a reader thread can be told to finish without waiting out its timeout. */
+void osh_events_wake(struct osh_events *ev);
+/* For a reader that must not miss a wake sent just before it waits: it takes the generation
+ * before it looks at its own reason to stop, and osh_events_read_woken does not wait once
+ * osh_events_wake was called after that generation was taken. */
+uint64_t osh_events_wake_gen(struct osh_events *ev);
+int osh_events_read_woken(struct osh_events *ev, uint64_t gen, int64_t since, const char *sandbox,
+			  size_t max, int timeout_ms,
+			  int (*fn)(int64_t id, const char *json, void *ctx), void *ctx);
 /* Counters for /metrics and /v1/status, since open. Every added event is, eventually, either
  * stored or counted in dropped_store, and either logged or counted in dropped_log (when there
  * is a store and a log respectively). */

@@ -56,6 +56,9 @@ struct mgr_sb {
 	int64_t rev;
 	char hash[80];
 	unsigned int execs; /* commands started through the API and not yet reaped */
+	/* Ephemeral, its last command reaped: invisible to requests, removed once that command's
+	 * exit is reported (osh_manager_exec_release), or by a create that wants its name. */
+	bool ending;
 	/* The id of its newest event from the engine (0: none since oshd took it on); under
 	 * ids_lock, which the event threads take. */
 	int64_t last_event_id;
@@ -201,10 +204,11 @@ static void add_time(cJSON *o, const char *key, int64_t t)
 
 /* ---- sandboxes in memory ------------------------------------------------------------------ */
 
+/* The sandbox named name that requests can see (not ending). */
 static struct mgr_sb *find(struct osh_manager *m, const char *name)
 {
 	for (struct mgr_sb *s = m->list; s; s = s->next)
-		if (!strcmp(s->name, name))
+		if (!s->ending && !strcmp(s->name, name))
 			return s;
 	return NULL;
 }
@@ -839,6 +843,36 @@ static void *checker_main(void *arg)
 
 /* ---- operations --------------------------------------------------------------------------- */
 
+static int remove_sb(struct osh_manager *m, struct mgr_sb *s, struct osh_sandbox_error *e);
+
+/* Removes an ending sandbox now; 0 or -errno (logged; s stays listed, visible again). Called
+ * with m->lock held. */
+static int end_sb(struct osh_manager *m, struct mgr_sb *s)
+{
+	struct osh_sandbox_error e;
+	int r = remove_sb(m, s, &e);
+
+	if (r < 0) {
+		char msg[PATH_MAX + 300];
+
+		osh_sandbox_error_format(&e, msg, sizeof(msg));
+		logf_(LOG_ERR, "removing ephemeral sandbox: %s", msg);
+		s->ending = false; /* visible again, for a delete to retry */
+	}
+	return r;
+}
+
+/* A new sandbox may take the name of one whose exit is still being reported: that one goes
+ * first. Called with m->lock held. */
+static void end_now(struct osh_manager *m, const char *name)
+{
+	for (struct mgr_sb *s = m->list; s; s = s->next)
+		if (s->ending && !strcmp(s->name, name)) {
+			(void)end_sb(m, s);
+			return;
+		}
+}
+
 static bool owner_is_admin(uid_t uid)
 {
 	/* Admin rights at creation decide the identity rules; recomputed the same way on
@@ -869,6 +903,7 @@ void osh_manager_sandbox_create(struct osh_manager *m, const struct osh_caller *
 		return;
 	}
 	pthread_mutex_lock(&m->lock);
+	end_now(m, req->name);
 	if (find(m, req->name)) {
 		osh_answer_error(ret, 409, "exists", "a sandbox named '%s' exists", req->name);
 		goto out;
@@ -972,7 +1007,7 @@ void osh_manager_sandbox_list(struct osh_manager *m, const struct osh_caller *c,
 	arr = cJSON_AddArrayToObject(ret->body, "sandboxes");
 	/* the list is newest first; answer in creation order */
 	for (struct mgr_sb *s = m->list; s; s = s->next)
-		if (may_see(c, s))
+		if (!s->ending && may_see(c, s))
 			cJSON_InsertItemInArray(arr, 0, sandbox_json(s));
 	pthread_mutex_unlock(&m->lock);
 }
@@ -1293,6 +1328,8 @@ static void count_status(struct osh_manager *m, unsigned int by_status[3])
 		int n;
 		const char *st = status_of(s, &n);
 
+		if (s->ending)
+			continue;
 		by_status[!strcmp(st, "running") ? 0 : !strcmp(st, "idle") ? 1 : 2]++;
 	}
 }
@@ -1471,20 +1508,24 @@ int osh_manager_exec_finish(struct osh_manager *m, struct osh_exec *x, int64_t *
 	}
 	if (s && s->execs)
 		s->execs--;
-	/* An ephemeral sandbox lives as long as the commands started in it through the API. */
-	if (s && s->ephemeral && !s->execs) {
-		struct osh_sandbox_error e;
+	/* An ephemeral sandbox lives as long as the commands started in it through the API. Its
+	 * removal (~1 ms) waits until the exit is reported: osh_manager_exec_release. */
+	if (s && s->ephemeral && !s->execs)
+		s->ending = true;
+	pthread_mutex_unlock(&m->lock);
+	return status;
+}
 
-		if (remove_sb(m, s, &e) < 0) {
-			char msg[PATH_MAX + 300];
+void osh_manager_exec_release(struct osh_manager *m, struct osh_exec *x)
+{
+	struct mgr_sb *s;
 
-			osh_sandbox_error_format(&e, msg, sizeof(msg));
-			logf_(LOG_ERR, "removing ephemeral sandbox: %s", msg);
-		}
-	}
+	pthread_mutex_lock(&m->lock);
+	s = find_id(m, x->sandbox_id);
+	if (s && s->ending)
+		(void)end_sb(m, s);
 	pthread_mutex_unlock(&m->lock);
 	free(x);
-	return status;
 }
 
 /* ---- start-up and shutdown ---------------------------------------------------------------- */
@@ -1649,6 +1690,9 @@ void osh_manager_close(struct osh_manager *m)
 		pthread_join(m->pins_thread, NULL);
 	pthread_mutex_lock(&m->lock);
 	while ((s = m->list)) {
+		/* One whose exit was being reported goes now (if it cannot, the next start has it). */
+		if (s->ending && end_sb(m, s) == 0)
+			continue;
 		unlink_sb(m, s);
 		/* Enforcement stays: programs, maps and links are pinned; the processes run on. */
 		osh_sandbox_release(s->sb);

@@ -98,11 +98,14 @@ int osh_manager_exec_start(struct osh_manager *m, const struct osh_caller *c, co
 			   struct osh_exec **ret_exec, int *ret_status, char **ret_err);
 pid_t osh_exec_pid(const struct osh_exec *x);
 int osh_exec_pidfd(const struct osh_exec *x);
-/* Reaps the command (it must have exited: the pidfd polled readable), returns its status as a
- * shell reports it, and frees x; an ephemeral sandbox whose last command this was is deleted.
- * Before that, every event the sandbox's processes produced gets its id (bounded: 1 s for the
- * engine's threads); *ret_last_event_id is the newest id of the sandbox's (0: none). */
+/* Reaps the command (it must have exited: the pidfd polled readable) and returns its status as
+ * a shell reports it. Before that, every event the sandbox's processes produced gets its id
+ * (bounded: 1 s for the engine's threads); *ret_last_event_id is the newest id of the
+ * sandbox's (0: none). An ephemeral sandbox whose last command this was is no longer visible to
+ * requests; osh_manager_exec_release, called once the exit is reported, deletes it. */
 int osh_manager_exec_finish(struct osh_manager *m, struct osh_exec *x, int64_t *ret_last_event_id);
+/* Deletes the ephemeral sandbox that x's command ended (if it did), and frees x. */
+void osh_manager_exec_release(struct osh_manager *m, struct osh_exec *x);
 
 /* Replaces the prover gate's inputs (SIGHUP); registry NULL turns the gate off. The previous
  * inputs are no longer used when this returns. */

@@ -1,9 +1,8 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: Apache-2.0
 # `oshctl run` through oshd shows every denial of the run, the last included: oshd drains the
-# engine's event pipelines when the command exits and reports the id of the sandbox's newest
-# event with the exit status, and oshctl waits until its event stream has shown that id (no
-# fixed delay that a slow machine could outlast). The denial is a connect to loopback, which no
+# engine's event pipelines when the command exits and sends every event of the sandbox on the
+# exec connection before the exit line (no fixed delay that a slow machine could outlast). The denial is a connect to loopback, which no
 # policy can allow, so nothing leaves the machine even if enforcement failed. Sandboxes are named
 # osh-test-<id>-*; teardown deletes them through oshd, stops oshd by its pid and removes the
 # cgroups, pins and files, also on failure.
@@ -94,9 +93,8 @@ teardown() {
 }
 
 @test "oshd run: a command that ends at once prints nothing of osh's with -q" {
-	# The run's event stream must be open before the command runs: oshd refuses a stream for a
-	# sandbox that no longer exists, and /bin/true's ephemeral sandbox goes within milliseconds
-	# (the run once printed "no sandbox named ..." about 1 in 40 times).
+	# /bin/true's ephemeral sandbox goes within milliseconds: nothing about it may be printed
+	# (a run with a separate event stream once printed "no sandbox named ..." 1 in 40 times).
 	oshd_start
 	local i
 	for i in $(seq 1 40); do
@@ -108,4 +106,23 @@ teardown() {
 			return 1
 		}
 	done
+}
+
+@test "oshd run: back-to-back runs of one name each get the sandbox, none is left behind" {
+	# oshd reports the exit before it removes the ephemeral sandbox; a run asking for the same
+	# name in between gets it (the ending one goes first), and the last one goes too.
+	oshd_start
+	osht_record cgroup "$CG/$SB-again"
+	local i
+	for i in $(seq 1 20); do
+		run -3 "$OSHCTL" run -q --daemon --policy "$S/p.yaml" --name "$SB-again" \
+			--workdir "$S/work" -- /bin/sh -c 'exit 3'
+	done
+	for i in $(seq 1 50); do
+		[ -d "$CG/$SB-again" ] || break
+		sleep 0.1
+	done
+	[ ! -d "$CG/$SB-again" ]
+	run -0 "$OSHCTL" sandbox list -o json
+	[[ $output != *"$SB-again"* ]]
 }

@@ -137,6 +137,8 @@ static const struct bad_case bad_cases[] = {
 	{ EXEC, "{\"argv\":[\"ls\"],\"workdir\":\"tmp\"}", 0, "bad-request", "workdir" },
 	{ EXEC, "{\"argv\":[\"ls\"],\"stdin\":true}", 0, "bad-request", "stdin" },
 	{ EXEC, "{\"argv\":[\"ls\"],\"argv\":[\"rm\"]}", 0, "bad-request", "argv" },
+	{ EXEC, "{\"argv\":[\"ls\"],\"events\":1}", 0, "bad-request", "events" },
+	{ EXEC, "{\"argv\":[\"ls\"],\"events\":\"yes\"}", 0, "bad-request", "events" },
 	/* PUT policy */
 	{ SET, "{\"reason\":\"x\"}", 0, "bad-request", "policy" },
 	{ SET, "{\"policy\":null}", 0, "bad-request", "policy" },
@@ -369,7 +371,7 @@ static void test_exec_valid(void **state)
 	static const char body[] =
 	    "{\"argv\":[\"/bin/sh\",\"-c\",\"echo \\\"hi\\\" \\u00e9\",\"\"],"
 	    "\"env\":[\"PATH=/usr/bin\",\"EMPTY=\",\"EQ=a=b\"],"
-	    "\"workdir\":\"/tmp\"}";
+	    "\"workdir\":\"/tmp\",\"events\":true}";
 	struct osh_req_exec q = { 0 };
 	struct osh_api_err err = { 0 };
 
@@ -385,6 +387,7 @@ static void test_exec_valid(void **state)
 	assert_string_equal(q.env[2], "EQ=a=b");
 	assert_null(q.env[3]);
 	assert_string_equal(q.workdir, "/tmp");
+	assert_true(q.events);
 	osh_req_exec_free(&q);
 	osh_req_exec_free(NULL);
 
@@ -393,6 +396,7 @@ static void test_exec_valid(void **state)
 	assert_null(q.argv[1]);
 	assert_null(q.env);
 	assert_null(q.workdir);
+	assert_false(q.events); /* the default: only the exec protocol's own lines */
 	osh_req_exec_free(&q);
 	/* An empty env list is an empty environment, not an absent one. */
 	assert_int_equal(osh_req_exec_parse("{\"argv\":[\"true\"],\"env\":[]}", 26, &q, &err), 0);

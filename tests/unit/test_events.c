@@ -417,6 +417,49 @@ static void test_wait(void **state)
 	osh_events_close(ev);
 }
 
+/* osh_events_wake ends a waiting reader at once; a generation taken before a wake keeps
+ * osh_events_read_woken from waiting at all (the wake that came between a reader's look at its
+ * stop condition and its wait is not lost), one taken after it waits as before. */
+static void test_wake(void **state)
+{
+	struct osh_events *ev;
+	struct waiter w;
+	struct got *g = got_new();
+	struct osh_event a = ev_of("a", "egress", "deny");
+	pthread_t t;
+	uint64_t gen;
+	int64_t t0;
+
+	(void)state;
+	assert_int_equal(osh_events_open(&(struct osh_events_opts){ 0 }, &ev), 0);
+
+	w = (struct waiter){ .ev = ev, .timeout_ms = 10000, .g = g };
+	assert_int_equal(pthread_create(&t, NULL, wait_read, &w), 0);
+	usleep(100 * 1000);
+	osh_events_wake(ev);
+	pthread_join(t, NULL);
+	assert_int_equal(w.result, 0);
+	assert_true(w.waited_ms < 5000);
+
+	gen = osh_events_wake_gen(ev);
+	osh_events_wake(ev);
+	t0 = now_ms();
+	assert_int_equal(osh_events_read_woken(ev, gen, 0, NULL, 0, 10000, collect, g), 0);
+	assert_true(now_ms() - t0 < 5000);
+
+	/* Events already there are delivered whatever the generation. */
+	assert_int_equal(osh_events_add(ev, &a), 1);
+	assert_int_equal(osh_events_read_woken(ev, gen, 0, NULL, 0, 10000, collect, g), 1);
+	assert_int_equal(g->ids[0], 1);
+
+	gen = osh_events_wake_gen(ev);
+	t0 = now_ms();
+	assert_int_equal(osh_events_read_woken(ev, gen, 1, NULL, 0, 300, collect, g), 0);
+	assert_true(now_ms() - t0 >= 290);
+	got_free(g);
+	osh_events_close(ev);
+}
+
 /* The lines of a file, parsed; *ret_n lines. */
 static cJSON **read_lines(const char *path, size_t *ret_n, size_t *ret_bytes)
 {
@@ -1017,6 +1060,7 @@ int main(void)
 		cmocka_unit_test_setup(test_ring_since_limit, clean),
 		cmocka_unit_test_setup(test_filters, clean),
 		cmocka_unit_test_setup(test_wait, clean),
+		cmocka_unit_test_setup(test_wake, clean),
 		cmocka_unit_test_setup(test_ocsf, clean),
 		cmocka_unit_test_setup(test_rotation, clean),
 		cmocka_unit_test_setup(test_store, clean),
