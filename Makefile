@@ -8,6 +8,7 @@
 #   daemon/*.c               -> libosh-daemon.a   (store, API, manager), daemon/oshd.c -> bin/oshd
 #   cli/*.c                  -> bin/oshctl, but cli/osh-prove.c -> libexec/osh/osh-prove (Z3)
 #                               and cli/osh-run.c -> libexec/osh/osh-run (embedded run, ldns)
+#                               and cli/osh-doctor.c -> libexec/osh/osh-doctor (probes, libbpf)
 #   bpf/*.bpf.c, tests/bpf/*.bpf.c -> .bpf.o -> .skel.h (bpftool gen skeleton)
 #   tests/unit/test_*.c      -> cmocka binaries, built with ASan+UBSan, halt on error
 #   tests/helpers/*.c        -> small real programs the end-to-end and VM tests drive
@@ -92,7 +93,8 @@ DAEMON_MAIN := daemon/oshd.c
 DAEMON_SRCS := $(filter-out $(DAEMON_MAIN),$(call notfuzz,$(wildcard daemon/*.c)))
 PROVE_MAIN  := cli/osh-prove.c
 RUN_MAIN    := cli/osh-run.c
-CLI_SRCS    := $(filter-out $(PROVE_MAIN) $(RUN_MAIN),$(wildcard cli/*.c))
+DOCTOR_MAIN := cli/osh-doctor.c
+CLI_SRCS    := $(filter-out $(PROVE_MAIN) $(RUN_MAIN) $(DOCTOR_MAIN),$(wildcard cli/*.c))
 LIB_SRCS    := $(POLICY_SRCS) $(PROVER_SRCS) $(ENGINE_SRCS) $(DAEMON_SRCS)
 BPF_SRCS    := $(wildcard bpf/*.bpf.c)
 TBPF_SRCS   := $(wildcard tests/bpf/*.bpf.c)
@@ -131,7 +133,8 @@ $(FZ)/libosh-prover.a:  $(call objs_of,$(FZ),$(PROVER_SRCS))
 $(FZ)/libosh-engine.a:  $(call objs_of,$(FZ),$(ENGINE_SRCS))
 $(FZ)/libosh-daemon.a:  $(call objs_of,$(FZ),$(DAEMON_SRCS))
 
-BINS        := $(O)/bin/oshctl $(O)/libexec/osh/osh-prove $(O)/libexec/osh/osh-run $(if $(wildcard $(DAEMON_MAIN)),$(O)/bin/oshd)
+BINS        := $(O)/bin/oshctl $(O)/libexec/osh/osh-prove $(O)/libexec/osh/osh-run \
+               $(O)/libexec/osh/osh-doctor $(if $(wildcard $(DAEMON_MAIN)),$(O)/bin/oshd)
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(O)/tests/unit/%,$(UNIT_SRCS))
 HELPER_BINS := $(patsubst tests/helpers/%.c,$(O)/tests/helpers/%,$(HELPER_SRCS))
 FUZZ_BINS   := $(foreach f,$(FUZZ_SRCS),$(O)/fuzz/bin/$(basename $(notdir $(f))))
@@ -183,6 +186,7 @@ install: all
 	install -d $(DESTDIR)$(LIBEXECDIR)/osh
 	install -m 0755 $(O)/libexec/osh/osh-prove $(DESTDIR)$(LIBEXECDIR)/osh/osh-prove
 	install -m 0755 $(O)/libexec/osh/osh-run $(DESTDIR)$(LIBEXECDIR)/osh/osh-run
+	install -m 0755 $(O)/libexec/osh/osh-doctor $(DESTDIR)$(LIBEXECDIR)/osh/osh-doctor
 	install -d $(DESTDIR)$(SBINDIR)
 	install -m 0755 $(O)/bin/oshd $(DESTDIR)$(SBINDIR)/oshd
 	install -d $(DESTDIR)$(PREFIX)/share/osh
@@ -269,6 +273,12 @@ $(O)/libexec/osh/osh-prove: $(call objs_of,$(REL),$(PROVE_MAIN) cli/client.c) \
 # The embedded `oshctl run`: the engine's DNS responder (ldns, libcrypto) stays out of oshctl.
 $(O)/libexec/osh/osh-run: $(call objs_of,$(REL),$(RUN_MAIN) cli/client.c) \
                           $(REL)/$(O)/gen/default-policy.o $(call libs_of,$(REL)) | $(O)/libexec/osh/
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(call libs_of,$(REL)) $(PKG_LIBS)
+
+# `oshctl doctor`: the probes' libbpf, libelf, zlib and libseccomp stay out of oshctl.
+$(O)/libexec/osh/osh-doctor: $(call objs_of,$(REL),$(DOCTOR_MAIN) cli/client.c) \
+                             $(call libs_of,$(REL)) | $(O)/libexec/osh/
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(call libs_of,$(REL)) $(PKG_LIBS)
 

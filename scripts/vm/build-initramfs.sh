@@ -69,10 +69,11 @@ done
 # `oshctl run` for the tests that drive the real runner, and the users it resolves.
 if [ -x "$O/bin/oshctl" ]; then
 	copy_with_libs "$O/bin/oshctl" osh/bin/oshctl
-	# Its embedded run is a program of its own, found at ../libexec/osh/ from oshctl's folder
-	# (osh-prove, with Z3, is not needed in the VM).
+	# Its embedded run and doctor are programs of their own, found at ../libexec/osh/ from
+	# oshctl's folder (osh-prove, with Z3, is not needed in the VM).
 	mkdir -p "$STAGE/osh/libexec/osh"
 	copy_with_libs "$O/libexec/osh/osh-run" osh/libexec/osh/osh-run
+	copy_with_libs "$O/libexec/osh/osh-doctor" osh/libexec/osh/osh-doctor
 fi
 mkdir -p "$STAGE/etc"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \

@@ -147,6 +147,21 @@ assert d["bpf_prog_types"]["cgroup_skb"]["loads"] is True
 assert "landlock" in d["mechanisms"] and "seccomp" in d["mechanisms"]'
 }
 
+@test "doctor: a program of its own; oshctl itself loads neither libbpf nor libseccomp" {
+	# Every oshctl command (each `oshctl run` through oshd included) pays for the libraries
+	# oshctl loads at start; the probes' ones load with osh-doctor only (docs/ARCHITECTURE.md).
+	local needed
+	needed=$(readelf -d "$OSHCTL" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+	echo "$needed"
+	[[ $needed == *libcjson* ]]
+	[[ $needed != *libbpf* && $needed != *libseccomp* && $needed != *libelf* ]]
+	readelf -d "$(dirname "$OSHCTL")/../libexec/osh/osh-doctor" | grep -q 'NEEDED.*libbpf'
+	# A global -o reaches it.
+	run "$OSHCTL" -o json doctor
+	[ "$status" -eq 0 ]
+	[[ $output == "{"* ]]
+}
+
 @test "start-up line names the sandbox, its cgroup and every active mechanism; -q silences it" {
 	run --separate-stderr "$OSHCTL" run --name "$NAME" --policy "$ROOT/policies/probe.yaml" -- /bin/true
 	[ "$status" -eq 0 ]
