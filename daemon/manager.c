@@ -368,98 +368,78 @@ static cJSON *sandbox_json(const struct mgr_sb *s)
 
 /* ---- events ------------------------------------------------------------------------------- */
 
-/* The sandbox an engine event belongs to; copies its name (events outlive nothing here). */
-static bool event_sandbox(struct osh_manager *m, uint64_t cgroup_id, char *name, size_t size,
-			  int64_t *ret_id)
+/* Adds engine event e for the sandbox whose cgroup is cgroup_id (e gets its name and id; none
+ * when it is not one of ours) and remembers the new id as that sandbox's newest, for the end of
+ * an exec. ids_lock is held across osh_events_add (which copies the strings and never waits on
+ * disk), so the sandbox cannot go in between and one walk of the list does. */
+static void event_add(struct osh_manager *m, uint64_t cgroup_id, struct osh_event *e)
 {
-	bool found = false;
+	struct mgr_sb *s;
+	int64_t id;
 
 	pthread_mutex_lock(&m->ids_lock);
-	for (struct mgr_sb *s = m->list; s; s = s->next)
-		if (s->cgroup_id == cgroup_id) {
-			snprintf(name, size, "%s", s->name);
-			*ret_id = s->id;
-			found = true;
-			break;
-		}
-	pthread_mutex_unlock(&m->ids_lock);
-	return found;
-}
-
-/* Remembers id as the newest event of sandbox sandbox_id, for the end of an exec. */
-static void event_noted(struct osh_manager *m, int64_t sandbox_id, int64_t id)
-{
-	if (sandbox_id <= 0 || id <= 0)
-		return;
-	pthread_mutex_lock(&m->ids_lock);
-	for (struct mgr_sb *s = m->list; s; s = s->next)
-		if (s->id == sandbox_id) {
-			if (s->last_event_id < id)
-				s->last_event_id = id;
-			break;
-		}
+	for (s = m->list; s && s->cgroup_id != cgroup_id; s = s->next)
+		;
+	if (s) {
+		e->sandbox = s->name;
+		e->sandbox_id = s->id;
+	}
+	id = osh_events_add(m->o.events, e);
+	if (s && id > s->last_event_id)
+		s->last_event_id = id;
 	pthread_mutex_unlock(&m->ids_lock);
 }
 
 static void on_net_event(const struct osh_net_event_info *ev, void *ctx)
 {
 	struct osh_manager *m = ctx;
-	char name[128] = "";
-	int64_t id = 0;
 	struct timespec ts;
 
 	if (!m->o.events)
 		return;
-	event_sandbox(m, ev->cgroup_id, name, sizeof(name), &id);
 	clock_gettime(CLOCK_REALTIME, &ts);
-	const struct osh_event e = { .time_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec,
-				     .sandbox = name[0] ? name : NULL,
-				     .sandbox_id = id,
-				     .kind = ev->kind,
-				     .decision = ev->decision,
-				     .pid = ev->pid,
-				     .uid = (int)ev->uid,
-				     .comm = ev->comm,
-				     .exe = ev->exe,
-				     .operation = ev->operation,
-				     .target = ev->target,
-				     .host = ev->host,
-				     .closest = ev->closest,
-				     .hint = ev->hint,
-				     .message = ev->line };
+	struct osh_event e = { .time_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec,
+			       .kind = ev->kind,
+			       .decision = ev->decision,
+			       .pid = ev->pid,
+			       .uid = (int)ev->uid,
+			       .comm = ev->comm,
+			       .exe = ev->exe,
+			       .operation = ev->operation,
+			       .target = ev->target,
+			       .host = ev->host,
+			       .closest = ev->closest,
+			       .hint = ev->hint,
+			       .message = ev->line };
 
-	event_noted(m, id, osh_events_add(m->o.events, &e));
+	event_add(m, ev->cgroup_id, &e);
 }
 
 static void on_fs_event(const struct osh_fs_event *ev, void *ctx)
 {
 	struct osh_manager *m = ctx;
-	char name[128] = "", comm[sizeof(ev->comm) + 1], target[sizeof(ev->name) + 1];
+	char comm[sizeof(ev->comm) + 1], target[sizeof(ev->name) + 1];
 	char *line = NULL;
-	int64_t id = 0;
 	struct timespec ts;
 
 	if (!m->o.events)
 		return;
-	event_sandbox(m, ev->sandbox, name, sizeof(name), &id);
 	snprintf(comm, sizeof(comm), "%.*s", (int)sizeof(ev->comm), ev->comm);
 	snprintf(target, sizeof(target), "%.*s", (int)sizeof(ev->name), ev->name);
 	if (osh_fs_event_format(ev, &line) < 0)
 		line = NULL;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	const struct osh_event e = { .time_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec,
-				     .sandbox = name[0] ? name : NULL,
-				     .sandbox_id = id,
-				     .kind = "fs",
-				     .decision = "deny",
-				     .pid = (int)ev->pid,
-				     .uid = (int)ev->uid,
-				     .comm = comm,
-				     .operation = osh_fs_op_name(ev->op),
-				     .target = target,
-				     .message = line };
+	struct osh_event e = { .time_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec,
+			       .kind = "fs",
+			       .decision = "deny",
+			       .pid = (int)ev->pid,
+			       .uid = (int)ev->uid,
+			       .comm = comm,
+			       .operation = osh_fs_op_name(ev->op),
+			       .target = target,
+			       .message = line };
 
-	event_noted(m, id, osh_events_add(m->o.events, &e));
+	event_add(m, ev->sandbox, &e);
 	free(line);
 }
 
