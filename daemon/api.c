@@ -527,7 +527,7 @@ struct exec_session {
 	 * (the pid line comes before it starts, the exit line after it ended). */
 	pthread_t events_thread;
 	bool events_on;
-	int sock;
+	int sock;		/* the upgraded connection */
 	int64_t since;		/* the newest event id looked at (the events thread's) */
 	_Atomic int64_t until;	/* 0: follow; else end once every event up to it is sent */
 	atomic_bool events_end; /* end now: the client is gone or oshd stops */
@@ -542,23 +542,31 @@ static void session_free(struct exec_session *x)
 	free(x);
 }
 
-static int send_all(int fd, const char *text, size_t len)
+/* Sends on the session's socket (SO_SNDTIMEO: POLL_SLICE_MS per wait). A client that stops
+ * reading (oshctl stopped with Ctrl-Z while events pile up) keeps a send waiting, but not past
+ * oshd's stop or the end of the events thread. */
+static int session_send(struct exec_session *x, const char *text, size_t len)
 {
 	size_t off = 0;
 
 	while (off < len) {
-		ssize_t n = send(fd, text + off, len - off, MSG_NOSIGNAL);
+		ssize_t n = send(x->sock, text + off, len - off, MSG_NOSIGNAL);
 
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
 			return n < 0 ? -errno : -EPIPE;
-		off += (size_t)n;
+		if (atomic_load(&x->events_end) || atomic_load(&x->api->stopping))
+			return -ECANCELED;
 	}
 	return 0;
 }
 
-static void write_line(int fd, cJSON *o)
+static void write_line(struct exec_session *x, cJSON *o)
 {
 	char *text = cJSON_PrintUnformatted(o);
 	size_t len;
@@ -568,11 +576,11 @@ static void write_line(int fd, cJSON *o)
 		return;
 	len = strlen(text);
 	text[len++] = '\n'; /* the NUL is not sent */
-	(void)send_all(fd, text, len);
+	(void)session_send(x, text, len);
 	free(text);
 }
 
-static void write_error(int fd, const char *code, const char *msg, int exit_status)
+static void write_error(struct exec_session *x, const char *code, const char *msg, int exit_status)
 {
 	cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
 
@@ -580,7 +588,7 @@ static void write_error(int fd, const char *code, const char *msg, int exit_stat
 	cJSON_AddStringToObject(e, "message", msg);
 	if (exit_status >= 0)
 		cJSON_AddNumberToObject(o, "exit", exit_status);
-	write_line(fd, o);
+	write_line(x, o);
 }
 
 /* Receives the 'F' byte with the client's three descriptors. */
@@ -687,7 +695,7 @@ static int event_line(int64_t id, const char *json, void *ctx)
 	n = asprintf(&line, "{\"event\":%s}\n", json);
 	if (n < 0)
 		return 0; /* this one is lost; the stream goes on */
-	r = send_all(x->sock, line, (size_t)n);
+	r = session_send(x, line, (size_t)n);
 	free(line);
 	if (r < 0)
 		atomic_store(&x->events_end, true);
@@ -724,11 +732,10 @@ static void exec_events_since(struct exec_session *x)
 	x->since = st.last_id;
 }
 
-static void exec_events_start(struct exec_session *x, int sock)
+static void exec_events_start(struct exec_session *x)
 {
 	if (!x->req.events || !x->api->o.events)
 		return;
-	x->sock = sock;
 	x->events_on = pthread_create(&x->events_thread, NULL, exec_events_main, x) == 0;
 	if (!x->events_on)
 		fprintf(stderr,
@@ -763,7 +770,7 @@ static void exec_session_run(struct exec_session *x, int sock)
 
 	r = recv_fds(sock, fds);
 	if (r < 0) {
-		write_error(sock, "bad-request",
+		write_error(x, "bad-request",
 			    "expected one byte 'F' carrying stdin, stdout and stderr (SCM_RIGHTS)",
 			    125);
 		return;
@@ -773,7 +780,7 @@ static void exec_session_run(struct exec_session *x, int sock)
 	for (int i = 0; i < 3; i++)
 		close(fds[i]);
 	if (r < 0) {
-		write_error(sock,
+		write_error(x,
 			    r == -ENOENT    ? "not-found"
 			    : status == 127 ? "command-not-found"
 			    : status == 126 ? "cannot-execute"
@@ -784,8 +791,8 @@ static void exec_session_run(struct exec_session *x, int sock)
 	}
 	o = cJSON_CreateObject();
 	cJSON_AddNumberToObject(o, "pid", osh_exec_pid(ex));
-	write_line(sock, o);
-	exec_events_start(x, sock);
+	write_line(x, o);
+	exec_events_start(x);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = osh_exec_pidfd(ex), .events = POLLIN },
 				       { .fd = client ? sock : -1, .events = POLLIN | POLLRDHUP } };
@@ -801,7 +808,7 @@ static void exec_session_run(struct exec_session *x, int sock)
 				o = cJSON_CreateObject();
 				cJSON_AddNumberToObject(o, "exit", status);
 				cJSON_AddNumberToObject(o, "last_event_id", (double)last);
-				write_line(sock, o);
+				write_line(x, o);
 			}
 			/* After the report: the client need not wait for the removal. */
 			osh_manager_exec_release(m, ex);
@@ -818,7 +825,7 @@ static void exec_session_run(struct exec_session *x, int sock)
 		if (atomic_load(&x->api->stopping)) {
 			exec_events_end(x, 0);
 			if (client)
-				write_error(sock, "unavailable",
+				write_error(x, "unavailable",
 					    "oshd is stopping; the command keeps running", -1);
 			/* Not reaped: it outlives this oshd and is re-parented. */
 			close(osh_exec_pidfd(ex));
@@ -834,10 +841,14 @@ static void exec_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls,
 {
 	struct exec_session *x = cls;
 
+	x->sock = sock;
+	(void)setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO,
+			 &(struct timeval){ .tv_usec = POLL_SLICE_MS * 1000 },
+			 sizeof(struct timeval));
 	/* Thread-per-connection: this thread is the session's. Bytes read by the HTTP parser
 	 * would have lost their descriptors; the client sends nothing before the 101. */
 	if (extra_in_size)
-		write_error(sock, "bad-request", "data sent before 101 Switching Protocols", 125);
+		write_error(x, "bad-request", "data sent before 101 Switching Protocols", 125);
 	else
 		exec_session_run(x, sock);
 	session_free(x);

@@ -55,6 +55,8 @@ setup() {
 
 teardown() {
 	[ -n "${OSHT_STATE:-}" ] || return 0
+	# A client stopped by a test that failed half-way.
+	if [ -n "${STOPPED_CLIENT:-}" ]; then kill -KILL "$STOPPED_CLIENT" 2>/dev/null || true; fi
 	oshd_delete_all
 	osht_teardown
 }
@@ -125,4 +127,33 @@ teardown() {
 	[ ! -d "$CG/$SB-again" ]
 	run -0 "$OSHCTL" sandbox list -o json
 	[[ $output != *"$SB-again"* ]]
+}
+
+@test "oshd run: a stopped client that no longer reads its events does not hold oshd's stop" {
+	# oshctl is stopped (Ctrl-Z) while its command's denials fill the exec connection; the
+	# command ends; oshd, told to stop, must not wait for the client to read.
+	[ -x /usr/bin/python3 ] || skip "needs /usr/bin/python3 (a fast loop of denied connects)"
+	oshd_start
+	osht_record cgroup "$CG/$SB-stopped"
+	"$OSHCTL" run -q --daemon --policy "$S/p.yaml" --name "$SB-stopped" --workdir "$S/work" \
+		-- /usr/bin/python3 -c '
+import socket, time
+time.sleep(1)
+for i in range(3000):
+    try:
+        socket.create_connection(("127.0.0.1", 9), timeout=1).close()
+    except OSError:
+        pass' >/dev/null 2>"$S/stopped.err" &
+	STOPPED_CLIENT=$!
+	# Stopped once its denials flow.
+	osht_wait_for 30 grep -q '^osh: denied connect 127.0.0.1:9/tcp' "$S/stopped.err"
+	kill -STOP "$STOPPED_CLIENT"
+	# The command has ended once its cgroup has no process left (oshd keeps the cgroup until
+	# the exit line is out, which the full connection holds up).
+	osht_wait_for 60 sh -c '[ -z "$(cat "$1/cgroup.procs" 2>/dev/null)" ]' - "$CG/$SB-stopped"
+	kill -TERM "$OSHD_PID"
+	osht_wait_for 10 oshd_gone
+	kill -KILL "$STOPPED_CLIENT"
+	wait "$STOPPED_CLIENT" 2>/dev/null || true
+	STOPPED_CLIENT=
 }
