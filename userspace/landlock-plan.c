@@ -344,7 +344,11 @@ static int expand_dir(struct plan_ctx *c, const char *dir, uint64_t access, int 
 		}
 		if (is_deny)
 			continue;
-		if (lstat(child, &st) < 0) {
+		/* The type from the listing where the filesystem gives it (a /etc has ~200
+		 * entries); lstat where it does not. */
+		if (de->d_type != DT_UNKNOWN) {
+			st.st_mode = DTTOIF(de->d_type);
+		} else if (lstat(child, &st) < 0) {
 			if (errno == ENOENT) /* removed while we listed */
 				continue;
 			r = plan_gap(c, errno, child, NULL);
