@@ -59,6 +59,30 @@ int osh_strv_extend(struct osh_strv *sv, const struct osh_strv *src)
 	return 0;
 }
 
+int osh_strv_insert_take(struct osh_strv *sv, size_t at, struct osh_strv *src)
+{
+	size_t n = sv->n + src->n;
+	char **v;
+
+	if (!src->n)
+		return 0;
+	if (n + 1 > sv->cap) {
+		v = realloc(sv->v, (n + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		sv->v = v;
+		sv->cap = n + 1;
+	}
+	memmove(sv->v + at + src->n, sv->v + at, (sv->n - at) * sizeof(*sv->v));
+	memcpy(sv->v + at, src->v, src->n * sizeof(*src->v));
+	sv->n = n;
+	sv->v[n] = NULL;
+	free(src->v);
+	src->v = NULL;
+	src->n = src->cap = 0;
+	return 0;
+}
+
 void osh_strv_free(struct osh_strv *sv)
 {
 	if (!sv)

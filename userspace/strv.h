@@ -20,6 +20,9 @@ int osh_strv_pushf(struct osh_strv *sv, const char *fmt, ...) __attribute__((for
 int osh_strv_push_take(struct osh_strv *sv, char *s);
 /* Appends copies of every element of src. Returns 0 or -ENOMEM. */
 int osh_strv_extend(struct osh_strv *sv, const struct osh_strv *src);
+/* Moves every element of src into sv before index at (at <= sv->n), in order; src is left
+ * empty. Returns 0 or -ENOMEM (then nothing moved). */
+int osh_strv_insert_take(struct osh_strv *sv, size_t at, struct osh_strv *src);
 /* Frees the elements and the array; leaves sv empty and reusable. Accepts NULL. */
 void osh_strv_free(struct osh_strv *sv);
 
