@@ -336,10 +336,12 @@ static size_t child_stack_size(const struct osh_spawn_params *p)
 }
 #endif
 
-/* Starts the child in the cgroup with the pipe's write end pipefd[1]. Returns its pid or
- * -errno; the fork-style path's child never returns. */
+static const char clone3_call[] = "clone3(CLONE_INTO_CGROUP)";
+
+/* Starts the child in the cgroup with the pipe's write end pipefd[1]. Returns its pid, or
+ * -errno with *what the call that failed; the fork-style path's child never returns. */
 static pid_t clone_child(const struct osh_spawn_params *p, const int pipefd[2], pid_t parent,
-			 int *pidfd)
+			 int *pidfd, const char **what)
 {
 	struct clone_args args;
 	pid_t pid;
@@ -358,16 +360,21 @@ static pid_t clone_child(const struct osh_spawn_params *p, const int pipefd[2], 
 		void *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
 				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 
+		*what = "the child's stack (mmap)";
+		if (stack == MAP_FAILED)
+			return -errno;
+
 		/* The child takes the sandbox's uid while it shares this memory, which that uid
 		 * must not be able to attach to or read; dumpable is a property of the memory, so
 		 * it is cleared here, for good (another thread may be spawning at any time). */
-		if (stack == MAP_FAILED || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		*what = "prctl(PR_SET_DUMPABLE, 0)";
+		if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
 			int err = errno;
 
-			if (stack != MAP_FAILED)
-				munmap(stack, size);
+			munmap(stack, size);
 			return -err;
 		}
+		*what = "the child's stack guard (mprotect)";
 		if (mprotect(stack, page, PROT_NONE) < 0) {
 			int err = errno;
 
@@ -379,6 +386,7 @@ static pid_t clone_child(const struct osh_spawn_params *p, const int pipefd[2], 
 		args.flags |= CLONE_VM | CLONE_VFORK;
 		args.stack = (uint64_t)(uintptr_t)stack;
 		args.stack_size = size;
+		*what = clone3_call;
 		pid = (pid_t)osh_clone3_fn(&args, sizeof(args), child_main, &ca);
 		munmap(stack, size);
 		return pid;
@@ -397,6 +405,7 @@ int osh_spawn(const struct osh_spawn_params *p, pid_t *ret_pid, int *ret_pidfd, 
 	      struct osh_sandbox_error *e)
 {
 	struct child_report rep;
+	const char *what = clone3_call;
 	int pipefd[2], pidfd = -1, status;
 	pid_t parent = getpid(), pid;
 	size_t got = 0;
@@ -405,15 +414,16 @@ int osh_spawn(const struct osh_spawn_params *p, pid_t *ret_pid, int *ret_pidfd, 
 		return osh_sandbox_error_set(e, EINVAL, "exec", NULL, "no command given");
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return osh_sandbox_error_set(e, errno, "spawn", NULL, "pipe: %s", strerror(errno));
-	pid = clone_child(p, pipefd, parent, &pidfd);
+	pid = clone_child(p, pipefd, parent, &pidfd, &what);
 	if (pid < 0) {
 		int err = -pid;
 
 		close(pipefd[0]);
 		close(pipefd[1]);
-		return osh_sandbox_error_set(
-		    e, err, "spawn", NULL, "clone3(CLONE_INTO_CGROUP): %s%s", strerror(err),
-		    err == ENOSYS || err == E2BIG ? " (kernel older than 5.7)" : "");
+		return osh_sandbox_error_set(e, err, "spawn", NULL, "%s: %s%s", what, strerror(err),
+					     (err == ENOSYS || err == E2BIG) && what == clone3_call
+						 ? " (kernel older than 5.7)"
+						 : "");
 	}
 	close(pipefd[1]);
 	while (got < sizeof(rep)) {
