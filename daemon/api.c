@@ -686,9 +686,16 @@ static bool relay_signals(int sock, pid_t pid, char *buf, size_t *len, size_t ca
 static int event_line(int64_t id, const char *json, void *ctx)
 {
 	struct exec_session *x = ctx;
+	int64_t until = atomic_load(&x->until);
 	char *line;
 	int n, r;
 
+	/* Past the command's last event: a later one is another command's, or (after the name
+	 * was taken again) another sandbox's. */
+	if (until && id > until) {
+		x->since = until;
+		return 1;
+	}
 	x->since = id;
 	if (!osh_manager_event_visible(x->api->o.manager, &x->caller, json))
 		return 0;
