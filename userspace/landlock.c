@@ -35,9 +35,24 @@ int osh_landlock_abi(void)
 	return abi > OSH_LANDLOCK_ABI_KNOWN ? OSH_LANDLOCK_ABI_KNOWN : (int)abi;
 }
 
+void osh_landlock_ident_of(const char *path, struct osh_landlock_ident *ret)
+{
+	struct stat st;
+
+	/* stat follows symbolic links as open(O_PATH) does. */
+	if (stat(path, &st) < 0) {
+		*ret = (struct osh_landlock_ident){ .err = errno };
+		return;
+	}
+	*ret = (struct osh_landlock_ident){ .dev = st.st_dev,
+					    .ino = st.st_ino,
+					    .dir = S_ISDIR(st.st_mode) };
+}
+
 int osh_landlock_ruleset_create(const struct osh_landlock_plan *plan,
 				enum osh_landlock_compat compat, struct osh_strv *warnings,
-				int *ret_fd, struct osh_sandbox_error *e)
+				struct osh_landlock_ident *ids, int *ret_fd,
+				struct osh_sandbox_error *e)
 {
 	struct osh_landlock_ruleset_attr attr = {
 		.handled_access_fs = plan->handled,
@@ -66,6 +81,8 @@ int osh_landlock_ruleset_create(const struct osh_landlock_plan *plan,
 
 			if (pfd >= 0)
 				close(pfd);
+			if (ids)
+				ids[i] = (struct osh_landlock_ident){ .err = err };
 			if (compat == OSH_LANDLOCK_HARD_REQUIREMENT) {
 				r = osh_sandbox_error_set(e, err, "landlock", rule->path, NULL);
 				goto fail;
@@ -77,6 +94,10 @@ int osh_landlock_ruleset_create(const struct osh_landlock_plan *plan,
 			}
 			continue;
 		}
+		if (ids)
+			ids[i] = (struct osh_landlock_ident){ .dev = st.st_dev,
+							      .ino = st.st_ino,
+							      .dir = S_ISDIR(st.st_mode) };
 		/* Directory rights on a file are EINVAL for the kernel. */
 		if (!S_ISDIR(st.st_mode))
 			pb.allowed_access &= file_rights;

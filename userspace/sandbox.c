@@ -38,6 +38,9 @@ struct osh_sandbox {
 	int landlock_abi;
 	uint64_t landlock_scoped;
 	int landlock_fd;
+	/* What the ruleset was built from (cfg->keep_basis), for osh_sandbox_current(). */
+	struct osh_landlock_plan ll_plan;
+	struct osh_landlock_ident *ll_ids; /* one per ll_plan rule; NULL: not kept */
 	struct osh_seccomp_prog seccomp;
 	bool set_ids;
 	uid_t uid;
@@ -523,24 +526,25 @@ struct landlock_job {
 	int fd, abi;
 	uint64_t scoped;
 	struct osh_strv warnings, report;
+	struct osh_landlock_plan plan;	/* kept with cfg->keep_basis */
+	struct osh_landlock_ident *ids; /* likewise */
 	struct osh_sandbox_error e;
 };
 
-static void *landlock_build(void *arg)
+/* The plan for cfg's filesystem rules in a sandbox working in workdir, for a Landlock ABI
+ * (with BPF LSM the deny paths are exact there, and Landlock grants the whole allowed trees
+ * instead of carving them, which would freeze their listing). */
+static int landlock_plan_for(const struct osh_sandbox_config *cfg, const char *workdir, bool bpf_fs,
+			     int abi, struct osh_landlock_plan *plan, struct osh_sandbox_error *e)
 {
-	struct landlock_job *j = arg;
-	const struct osh_sandbox_config *cfg = j->cfg;
 	struct osh_strv def_ro = { 0 }, def_rw = { 0 }, no_deny = { 0 };
-	struct osh_landlock_plan plan;
 	struct osh_landlock_input in = {
 		.read_only = &cfg->read_only,
 		.read_write = &cfg->read_write,
-		/* With BPF LSM the deny paths are exact there; Landlock then grants the whole
-		 * allowed trees instead of carving them (which would freeze their listing). */
-		.deny = j->bpf_fs ? &no_deny : &cfg->deny,
-		.workdir = cfg->include_workdir ? j->workdir : NULL,
+		.deny = bpf_fs ? &no_deny : &cfg->deny,
+		.workdir = cfg->include_workdir ? workdir : NULL,
 		.compat = cfg->landlock_compat,
-		.abi = osh_landlock_abi(),
+		.abi = abi,
 	};
 	int r;
 
@@ -551,29 +555,46 @@ static void *landlock_build(void *arg)
 		    (r = strv_from_array(&def_rw, default_read_write,
 					 sizeof(default_read_write) /
 					     sizeof(*default_read_write))) < 0) {
-			r = osh_sandbox_error_set(&j->e, r, "landlock", NULL, NULL);
+			r = osh_sandbox_error_set(e, r, "landlock", NULL, NULL);
 			goto out;
 		}
 		in.read_only = &def_ro;
 		in.read_write = &def_rw;
-		in.workdir = j->workdir;
+		in.workdir = workdir;
 	}
-	j->abi = in.abi;
-	r = osh_landlock_plan_build(&in, &plan, &j->e);
+	r = osh_landlock_plan_build(&in, plan, e);
+out:
+	osh_strv_free(&def_ro);
+	osh_strv_free(&def_rw);
+	return r;
+}
+
+static void *landlock_build(void *arg)
+{
+	struct landlock_job *j = arg;
+	const struct osh_sandbox_config *cfg = j->cfg;
+	struct osh_landlock_plan plan = { 0 };
+	int r;
+
+	j->abi = osh_landlock_abi();
+	r = landlock_plan_for(cfg, j->workdir, j->bpf_fs, j->abi, &plan, &j->e);
 	if (r < 0)
 		goto out;
 	if ((r = osh_strv_extend(&j->warnings, &plan.warnings)) < 0 ||
-	    (r = osh_strv_extend(&j->report, &plan.report)) < 0) {
-		r = osh_sandbox_error_set(&j->e, r, "landlock", NULL, NULL);
+	    (r = osh_strv_extend(&j->report, &plan.report)) < 0 ||
+	    (cfg->keep_basis && !(j->ids = calloc(plan.n_rules + 1, sizeof(*j->ids))))) {
+		r = osh_sandbox_error_set(&j->e, r < 0 ? r : -ENOMEM, "landlock", NULL, NULL);
 		osh_landlock_plan_free(&plan);
 		goto out;
 	}
 	j->scoped = plan.scoped;
-	r = osh_landlock_ruleset_create(&plan, cfg->landlock_compat, &j->warnings, &j->fd, &j->e);
-	osh_landlock_plan_free(&plan);
+	r = osh_landlock_ruleset_create(&plan, cfg->landlock_compat, &j->warnings, j->ids, &j->fd,
+					&j->e);
+	if (cfg->keep_basis && r >= 0)
+		j->plan = plan;
+	else
+		osh_landlock_plan_free(&plan);
 out:
-	osh_strv_free(&def_ro);
-	osh_strv_free(&def_rw);
 	if (r >= 0 && j->bpf_fs)
 		for (size_t i = 0; i < cfg->deny.n && r >= 0; i++)
 			r = osh_strv_pushf(
@@ -620,11 +641,17 @@ static int landlock_finish(struct landlock_job *j, struct osh_sandbox *sb, size_
 		sb->landlock_scoped = j->scoped;
 		sb->landlock_fd = j->fd;
 		j->fd = -1;
+		sb->ll_plan = j->plan;
+		sb->ll_ids = j->ids;
+		memset(&j->plan, 0, sizeof(j->plan));
+		j->ids = NULL;
 		if (sb->landlock_fd >= 0)
 			sb->mechanisms |= OSH_MECH_LANDLOCK;
 	}
 	if (j->fd >= 0)
 		close(j->fd);
+	osh_landlock_plan_free(&j->plan);
+	free(j->ids);
 	osh_strv_free(&j->warnings);
 	osh_strv_free(&j->report);
 	return r;
@@ -749,6 +776,65 @@ fail:
 	return r;
 }
 
+static bool strv_eq(const struct osh_strv *a, const struct osh_strv *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]))
+			return false;
+	return true;
+}
+
+static bool plan_eq(const struct osh_landlock_plan *a, const struct osh_landlock_plan *b)
+{
+	if (a->abi != b->abi || a->handled != b->handled || a->scoped != b->scoped ||
+	    a->n_rules != b->n_rules || !strv_eq(&a->warnings, &b->warnings) ||
+	    !strv_eq(&a->report, &b->report))
+		return false;
+	for (size_t i = 0; i < a->n_rules; i++)
+		if (a->rules[i].access != b->rules[i].access ||
+		    strcmp(a->rules[i].path, b->rules[i].path))
+			return false;
+	return true;
+}
+
+int osh_sandbox_current(const struct osh_sandbox *sb, const struct osh_sandbox_config *cfg)
+{
+	struct osh_sandbox id = { 0 };
+	struct osh_landlock_plan plan = { 0 };
+	char cwd[PATH_MAX], *wd = NULL;
+	bool same;
+
+	/* A cgroup removed from outside keeps its descriptor but loses its files. */
+	if (!sb->ll_ids || sb->bpf_fs || sb->pid > 0 || !sb->cg ||
+	    faccessat(sb->cg->dir_fd, "cgroup.procs", F_OK, 0) < 0)
+		return 0;
+	if (cfg->workdir)
+		wd = realpath(cfg->workdir, NULL);
+	else if (getcwd(cwd, sizeof(cwd)))
+		wd = strdup(cwd);
+	same = wd && !strcmp(wd, sb->workdir);
+	free(wd);
+	if (!same || identity_resolve(cfg, &id, NULL) < 0 || id.set_ids != sb->set_ids ||
+	    id.uid != sb->uid || id.gid != sb->gid || osh_landlock_abi() != sb->landlock_abi)
+		return 0;
+	/* A plan that fails now (hard_requirement) is not current: a creation reports why. */
+	if (landlock_plan_for(cfg, sb->workdir, false, sb->landlock_abi, &plan, NULL) < 0)
+		return 0;
+	same = plan_eq(&plan, &sb->ll_plan);
+	osh_landlock_plan_free(&plan);
+	for (size_t i = 0; same && i < sb->ll_plan.n_rules; i++) {
+		const struct osh_landlock_ident *was = &sb->ll_ids[i];
+		struct osh_landlock_ident now;
+
+		osh_landlock_ident_of(sb->ll_plan.rules[i].path, &now);
+		same = now.err == was->err && now.dev == was->dev && now.ino == was->ino &&
+		       now.dir == was->dir;
+	}
+	return same;
+}
+
 int osh_sandbox_adopt(const struct osh_sandbox_config *cfg, struct osh_sandbox **ret,
 		      struct osh_sandbox_error *e)
 {
@@ -794,6 +880,8 @@ void osh_sandbox_release(struct osh_sandbox *sb)
 		close(sb->pidfd);
 	if (sb->landlock_fd >= 0)
 		close(sb->landlock_fd);
+	osh_landlock_plan_free(&sb->ll_plan);
+	free(sb->ll_ids);
 	/* With a bpffs root the pins keep enforcing; without one this detaches, as the process
 	 * exiting would. */
 	bpf_lsm_close(sb, false);
@@ -983,6 +1071,8 @@ int osh_sandbox_destroy(struct osh_sandbox *sb, struct osh_sandbox_error *e)
 		close(sb->pidfd);
 	if (sb->landlock_fd >= 0)
 		close(sb->landlock_fd);
+	osh_landlock_plan_free(&sb->ll_plan);
+	free(sb->ll_ids);
 	/* After the cgroup: nothing of the sandbox runs any more when its rules go. */
 	bpf_lsm_close(sb, true);
 	osh_sandbox_net_free(sb->net);

@@ -44,6 +44,9 @@ struct osh_sandbox_config {
 	struct osh_ident run_as_group; /* UNSET: the user's primary group (or the caller's gid) */
 	bool no_seccomp;	       /* for measurements only; never set from a policy */
 	bool no_bpf_lsm;	       /* Landlock alone even where BPF LSM loads (measurements) */
+	/* Keep what the Landlock ruleset is built from, so that osh_sandbox_current() can tell
+	 * later whether a sandbox made then is still the one a creation would make. */
+	bool keep_basis;
 	/* Called from a thread of the engine for each BPF LSM denial; NULL: events are counted
 	 * by the kernel but not read. */
 	osh_bpf_fs_event_fn fs_event_fn;
@@ -81,6 +84,15 @@ struct osh_sandbox;
  * (osh_sandbox_warnings). On success *ret is owned by the caller: osh_sandbox_destroy(). */
 int osh_sandbox_create(const struct osh_sandbox_config *cfg, struct osh_sandbox **ret,
 		       struct osh_sandbox_error *e);
+
+/* Whether sb, made by osh_sandbox_create() from cfg with keep_basis and not run yet, is what a
+ * creation from cfg would make now, but for its name: the same identity and working directory,
+ * the same Landlock plan (rules, warnings and report), and each rule's path resolving to the very
+ * inode its rule holds. Kernel state that follows the filesystem by itself (egress binaries,
+ * DNS) is not compared. 1: current; 0: not (or cannot tell: no basis kept, BPF LSM rules, whose
+ * inodes are in maps); never fails otherwise. Reads the filesystem (a plan: ~1/3 of a
+ * creation's Landlock part) but changes nothing. */
+int osh_sandbox_current(const struct osh_sandbox *sb, const struct osh_sandbox_config *cfg);
 
 struct osh_sandbox_spawn_opts {
 	char *const *envp;	     /* NULL: the caller's environment */
