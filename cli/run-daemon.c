@@ -140,7 +140,7 @@ int oshctl_run_daemon(int *argc, char **argv)
 	};
 	const char *policy = NULL, *name = NULL, *workdir = NULL, *env_policy;
 	struct oshctl_exec_end end = { 0 };
-	char defname[64], path[256], *text = NULL, *wd = NULL, *ename = NULL;
+	char path[256], *text = NULL, *wd = NULL, *ename = NULL;
 	cJSON *body = NULL, *sb = NULL;
 	sigset_t fwd, old, pending;
 	bool quiet = false, created = false, masked = false;
@@ -194,10 +194,6 @@ int oshctl_run_daemon(int *argc, char **argv)
 	env_policy = getenv("OSH_DEFAULT_POLICY");
 	if (!policy && env_policy && *env_policy)
 		policy = env_policy;
-	if (!name) {
-		snprintf(defname, sizeof(defname), "osh-run-%d", (int)getpid());
-		name = defname;
-	}
 	if (policy_text(policy, &text) != OSHCTL_EXIT_OK)
 		goto out;
 	wd = realpath(workdir ? workdir : ".", NULL);
@@ -205,14 +201,14 @@ int oshctl_run_daemon(int *argc, char **argv)
 		fprintf(stderr, "osh: workdir %s: %s\n", workdir ? workdir : ".", strerror(errno));
 		goto out;
 	}
-	ename = oshctl_url_escape(name);
+	/* Without --name oshd picks one, and may hand over a sandbox it made ahead for a run
+	 * like this one (docs/arch-daemon.md, "Spare sandboxes"). */
 	body = cJSON_CreateObject();
-	if (!ename || !body || !cJSON_AddStringToObject(body, "name", name) ||
+	if (!body || (name && !cJSON_AddStringToObject(body, "name", name)) ||
 	    !cJSON_AddStringToObject(body, "policy", text) ||
 	    !cJSON_AddStringToObject(body, "workdir", wd) ||
-	    !cJSON_AddBoolToObject(body, "ephemeral", true) ||
-	    snprintf(path, sizeof(path), "/v1/sandboxes/%s", ename) >= (int)sizeof(path)) {
-		fprintf(stderr, "osh: out of memory or name too long\n");
+	    !cJSON_AddBoolToObject(body, "ephemeral", true)) {
+		fprintf(stderr, "osh: out of memory\n");
 		goto out;
 	}
 
@@ -227,6 +223,13 @@ int oshctl_run_daemon(int *argc, char **argv)
 			&sb) != OSHCTL_EXIT_OK)
 		goto out;
 	created = true;
+	name = oshctl_json_str(sb, "name", "");
+	ename = oshctl_url_escape(name);
+	if (!ename ||
+	    snprintf(path, sizeof(path), "/v1/sandboxes/%s", ename) >= (int)sizeof(path)) {
+		fprintf(stderr, "osh: out of memory or name too long\n");
+		goto out;
+	}
 	{
 		const cJSON *w;
 
@@ -249,7 +252,7 @@ int oshctl_run_daemon(int *argc, char **argv)
 out:
 	/* oshd deletes an ephemeral sandbox once it has reported its last exec's exit; this
 	 * covers a run that never got there. */
-	if (created && !end.ran)
+	if (created && !end.ran && ename)
 		oshctl_call("DELETE", path, NULL,
 			    &(struct oshctl_call_opts){ .quiet_not_found = true }, NULL, NULL);
 	if (masked) {

@@ -645,12 +645,14 @@ int osh_req_create_parse(const char *body, size_t len, struct osh_req_create *re
 	if (r < 0)
 		return r;
 	if ((r = only(doc, names, &p, err)) < 0 ||
-	    (r = get_string(doc, "name", true, STR_NAME, 0, &p, err, &q.name)) < 0 ||
+	    (r = get_string(doc, "name", false, STR_NAME, 0, &p, err, &q.name)) < 0 ||
 	    (r = get_string(doc, "policy", true, STR_NONEMPTY, 0, &p, err, &q.policy)) < 0 ||
 	    (r = get_string(doc, "workdir", false, STR_ABSPATH, MAX_PATH_LEN, &p, err,
 			    &q.workdir)) < 0 ||
 	    (r = get_string(doc, "reason", false, STR_ANY, MAX_REASON, &p, err, &q.reason)) < 0 ||
-	    (r = get_bool(doc, "ephemeral", false, &p, err, &q.ephemeral)) < 0) {
+	    (r = get_bool(doc, "ephemeral", false, &p, err, &q.ephemeral)) < 0 ||
+	    /* oshd picks the name of an ephemeral sandbox only (`oshctl run`). */
+	    (!q.name && !q.ephemeral && (r = missing("name", &p, err)) < 0)) {
 		osh_req_create_free(&q);
 		cJSON_Delete(doc);
 		return r;

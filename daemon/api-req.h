@@ -26,8 +26,8 @@ struct osh_api_err {
 
 /* POST /v1/sandboxes */
 struct osh_req_create {
-	char *name;    /* required; osh_api_name_valid() */
-	char *policy;  /* required, non-empty text */
+	char *name;   /* NULL: absent (oshd picks one; ephemeral only); else osh_api_name_valid() */
+	char *policy; /* required, non-empty text */
 	char *workdir; /* NULL: absent; else absolute path */
 	char *reason;  /* NULL: absent */
 	bool ephemeral;

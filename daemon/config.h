@@ -27,6 +27,7 @@ struct osh_config {
 	uint64_t event_log_max_bytes; /* rotate the event log at this size */
 	unsigned event_log_keep;      /* rotated event logs kept */
 	size_t events_keep;	      /* event rows kept in the store */
+	size_t spare_sandboxes;	      /* spares made ahead for `oshctl run` (0: none) */
 	bool prove_gate;       /* refuse policy changes that add prover findings not accepted */
 	char *prover_registry; /* binary capability registry folder */
 	char *accepted_risks;  /* accepted prover findings; NULL: none */

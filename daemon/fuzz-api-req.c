@@ -72,7 +72,7 @@ static void one_create(const char *b, size_t n)
 		check_err(r, &err);
 		return;
 	}
-	if (!osh_api_name_valid(q.name) || !q.policy || !q.policy[0] ||
+	if ((q.name && !osh_api_name_valid(q.name)) || !q.policy || !q.policy[0] ||
 	    (q.workdir && q.workdir[0] != '/'))
 		abort();
 	osh_req_create_free(&q);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
@@ -39,6 +40,21 @@
 #define PINS_CHECK_MS 1000
 /* How long the end of an exec waits for the engine's event threads (osh_sandbox_events_flush). */
 #define EVENTS_FLUSH_MS 1000
+/* A spare sandbox not taken for this long is removed (its egress warnings say what was true
+ * when it was made; the checker drops it). */
+#define SPARE_MAX_AGE_S 600
+
+/* What an unnamed ephemeral sandbox was asked for: once its command has ended, a spare made
+ * from it serves the next request that asks for the same (docs/arch-daemon.md, "Spare
+ * sandboxes"). */
+struct mgr_seed {
+	uid_t owner;
+	bool admin;
+	char *policy; /* the request's text */
+	char *workdir;
+	char *reason;
+	char hash[80];
+};
 
 struct mgr_sb {
 	struct mgr_sb *next;
@@ -71,6 +87,9 @@ struct mgr_sb {
 	int64_t pins_fault_time;
 	struct osh_strv pins_missing;
 	bool stopped;
+	/* Unnamed and ephemeral: what to make a spare from once it ends. A spare: its key. */
+	struct mgr_seed *seed;
+	int64_t spare_made; /* a spare: CLOCK_MONOTONIC seconds when it was made */
 };
 
 struct osh_manager {
@@ -82,6 +101,10 @@ struct osh_manager {
 	pthread_mutex_t lock;
 	pthread_mutex_t ids_lock;
 	struct mgr_sb *list;
+	/* Spare sandboxes: made, stored pending (an interrupted creation to a restart), not in
+	 * list; at most o.spares, one per seed. */
+	struct mgr_sb *spares;
+	unsigned int n_spares;
 	time_t started;
 	/* The thread that checks the pins every PINS_CHECK_MS (under lock). */
 	pthread_t pins_thread;
@@ -240,10 +263,21 @@ static void unlink_sb(struct osh_manager *m, struct mgr_sb *s)
 	pthread_mutex_unlock(&m->ids_lock);
 }
 
+static void seed_free(struct mgr_seed *d)
+{
+	if (!d)
+		return;
+	free(d->policy);
+	free(d->workdir);
+	free(d->reason);
+	free(d);
+}
+
 static void mgr_sb_free(struct mgr_sb *s)
 {
 	if (!s)
 		return;
+	seed_free(s->seed);
 	osh_policy_free(s->policy);
 	free(s->error);
 	osh_strv_free(&s->pins_missing);
@@ -259,6 +293,7 @@ static bool may_see(const struct osh_caller *c, const struct mgr_sb *s)
 }
 
 static void pins_verify(struct osh_manager *m, struct mgr_sb *only);
+static void spares_check(struct osh_manager *m);
 static const char *status_of(const struct mgr_sb *s, int *ret_nprocs);
 
 /* Whether s can run commands and take policy changes. */
@@ -816,6 +851,7 @@ static void *checker_main(void *arg)
 			break;
 		pins_verify(m, NULL);
 		revs_confirm(m);
+		spares_check(m);
 	}
 	pthread_mutex_unlock(&m->lock);
 	return NULL;
@@ -861,53 +897,32 @@ static bool owner_is_admin(uid_t uid)
 	return uid == 0;
 }
 
-void osh_manager_sandbox_create(struct osh_manager *m, const struct osh_caller *c,
-				const struct osh_req_create *req, struct osh_answer *ret)
+/* Makes sandbox name of c from *pp (which it takes on success): stored with its first
+ * revision pending, then created in the kernel. The caller confirms the revision (s->rev) and
+ * links it. keep_basis: a spare, which osh_sandbox_current() will look at when it is taken. On
+ * failure fills a and returns NULL with nothing left. Called with m->lock held. */
+static struct mgr_sb *sb_make(struct osh_manager *m, const struct osh_caller *c, const char *name,
+			      const char *workdir, bool ephemeral, const char *reason,
+			      struct osh_policy **pp, bool keep_basis, struct osh_answer *a)
 {
 	struct osh_sandbox_config cfg;
 	struct osh_sandbox_error e;
 	struct osh_store_sandbox row = { 0 };
 	struct osh_store_revision rev = { 0 };
-	struct mgr_sb *s = NULL;
-	struct osh_policy *p = NULL;
+	struct mgr_sb *s = calloc(1, sizeof(*s));
 	char *canon = NULL, *err = NULL;
-	struct passwd *pw;
 	int r;
 
 	osh_sandbox_config_init(&cfg);
-	if (!osh_api_name_valid(req->name)) {
-		osh_answer_error(ret, 400, "bad-request",
-				 "name '%s': expected 1-63 of a-z 0-9 . _ - starting with a letter "
-				 "or digit",
-				 req->name);
-		return;
-	}
-	pthread_mutex_lock(&m->lock);
-	end_now(m, req->name);
-	if (find(m, req->name)) {
-		osh_answer_error(ret, 409, "exists", "a sandbox named '%s' exists", req->name);
-		goto out;
-	}
-	if (!(p = policy_load(REQUEST_SOURCE, req->policy, strlen(req->policy),
-			      OSH_POLICY_FORMAT_AUTO, ret)))
-		goto out;
-	if (gate_refuses(m, NULL, p, ret))
-		goto out;
-	s = calloc(1, sizeof(*s));
-	if (!s || !(s->name = strdup(req->name)))
+	if (!s || !(s->name = strdup(name)) || !(s->workdir = strdup(workdir)))
 		goto oom;
 	s->owner = c->uid;
-	s->ephemeral = req->ephemeral;
-	if (req->workdir)
-		s->workdir = strdup(req->workdir);
-	else
-		s->workdir = strdup((pw = getpwuid(c->uid)) && pw->pw_dir ? pw->pw_dir : "/");
-	if (!s->workdir)
-		goto oom;
-	if (config_build(m, s, c->uid, c->admin, p, &cfg, ret) < 0)
-		goto out;
-	if (policy_hash(p, s->hash, sizeof(s->hash)) < 0 ||
-	    osh_policy_dump(p, OSH_POLICY_FORMAT_YAML, &canon) < 0)
+	s->ephemeral = ephemeral;
+	if (config_build(m, s, c->uid, c->admin, *pp, &cfg, a) < 0)
+		goto fail;
+	cfg.keep_basis = keep_basis;
+	if (policy_hash(*pp, s->hash, sizeof(s->hash)) < 0 ||
+	    osh_policy_dump(*pp, OSH_POLICY_FORMAT_YAML, &canon) < 0)
 		goto oom;
 
 	/* Stored first, as pending: a crash after this point is repaired at start-up. */
@@ -917,47 +932,297 @@ void osh_manager_sandbox_create(struct osh_manager *m, const struct osh_caller *
 					  .owner_uid = s->owner,
 					  .status = OSH_SB_IDLE,
 					  .ephemeral = s->ephemeral };
-	rev = (struct osh_store_revision){ .hash = s->hash,
-					   .policy = canon,
-					   .author_uid = c->uid,
-					   .reason = req->reason ? req->reason : "" };
+	rev = (struct osh_store_revision){
+		.hash = s->hash, .policy = canon, .author_uid = c->uid, .reason = (char *)reason
+	};
 	r = osh_store_sandbox_create(m->o.store, &row, &rev, &err);
 	if (r == -EEXIST) {
-		osh_answer_error(ret, 409, "exists", "a sandbox named '%s' exists", req->name);
-		goto out;
+		osh_answer_error(a, 409, "exists", "a sandbox named '%s' exists", name);
+		goto fail;
 	}
 	if (r < 0) {
-		answer_store_error(ret, r, err);
-		goto out;
+		answer_store_error(a, r, err);
+		goto fail;
 	}
 	s->id = row.id;
 	s->created = row.created;
 	r = osh_sandbox_create(&cfg, &s->sb, &e);
 	if (r < 0) {
 		osh_store_sandbox_delete(m->o.store, s->id);
-		answer_sandbox_error_at(ret, r, &e, p);
-		goto out;
-	}
-	/* Unconfirmed, the row would be an interrupted creation that start-up removes: undo it
-	 * now instead, while the client can still be told. */
-	r = osh_store_revision_applied(m->o.store, s->id, rev.rev);
-	if (r < 0) {
-		answer_store_error(ret, r, "store: cannot record the new sandbox as created");
-		goto out;
+		answer_sandbox_error_at(a, r, &e, *pp);
+		goto fail;
 	}
 	s->rev = rev.rev;
 	s->cgroup = strdup(osh_sandbox_cgroup_path(s->sb));
 	s->cgroup_id = cgroup_id_of(s->cgroup);
-	s->policy = p;
-	p = NULL;
-	if (!s->cgroup)
+	if (!s->cgroup) {
+		osh_sandbox_destroy(s->sb, NULL);
+		osh_store_sandbox_delete(m->o.store, s->id);
 		goto oom;
-	link_sb(m, s);
-	logf_(LOG_INFO, "sandbox %s created by uid %u (revision 1, %s)", s->name, (unsigned)c->uid,
+	}
+	s->policy = *pp;
+	*pp = NULL;
+	goto out;
+oom:
+	answer_oom(a);
+fail:
+	mgr_sb_free(s);
+	s = NULL;
+out:
+	osh_sandbox_config_free(&cfg);
+	free(canon);
+	free(err);
+	return s;
+}
+
+/* Removes a spare that is not in m->spares (any more). Called with m->lock held. */
+static void spare_drop(struct osh_manager *m, struct mgr_sb *s, const char *why)
+{
+	struct osh_sandbox_error e = { 0 };
+	char msg[PATH_MAX + 300];
+
+	logf_(LOG_INFO, "spare sandbox %s removed: %s", s->name, why);
+	if (osh_sandbox_destroy(s->sb, &e) < 0) {
+		/* Its store row stays pending: the next start-up removes what is left. */
+		osh_sandbox_error_format(&e, msg, sizeof(msg));
+		logf_(LOG_ERR, "removing spare sandbox %s: %s", s->name, msg);
+	} else {
+		osh_store_sandbox_delete(m->o.store, s->id);
+	}
+	s->sb = NULL;
+	mgr_sb_free(s);
+}
+
+static int64_t now_mono_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec;
+}
+
+static bool seed_matches(const struct mgr_seed *d, const struct osh_caller *c, const char *hash,
+			 const char *workdir, const char *reason)
+{
+	return d->owner == c->uid && d->admin == c->admin && !strcmp(d->hash, hash) &&
+	       !strcmp(d->workdir, workdir) && !strcmp(d->reason, reason);
+}
+
+/* The spare that serves an unnamed ephemeral create of c asking for p (hash) in workdir, taken
+ * out of m->spares, if one is current (osh_sandbox_current: what a creation would make now);
+ * a stale one is removed. NULL: none. Called with m->lock held. */
+static struct mgr_sb *spare_take(struct osh_manager *m, const struct osh_caller *c,
+				 const struct osh_policy *p, const char *hash, const char *workdir,
+				 const char *reason)
+{
+	struct osh_sandbox_config cfg;
+	struct osh_answer a = { 0 };
+	struct mgr_sb **pp, *s;
+	int current;
+
+	for (pp = &m->spares; *pp; pp = &(*pp)->next)
+		if (seed_matches((*pp)->seed, c, hash, workdir, reason))
+			break;
+	if (!(s = *pp))
+		return NULL;
+	*pp = s->next;
+	s->next = NULL;
+	m->n_spares--;
+	if (now_mono_s() - s->spare_made > SPARE_MAX_AGE_S) {
+		spare_drop(m, s, "too old");
+		return NULL;
+	}
+	osh_sandbox_config_init(&cfg);
+	current = config_build(m, s, c->uid, c->admin, p, &cfg, &a) == 0
+		      ? osh_sandbox_current(s->sb, &cfg)
+		      : 0;
+	osh_sandbox_config_free(&cfg);
+	cJSON_Delete(a.body);
+	if (current != 1) {
+		spare_drop(m, s, "the filesystem or the identity changed since it was made");
+		return NULL;
+	}
+	return s;
+}
+
+static struct mgr_seed *seed_new(const struct osh_caller *c, const char *policy,
+				 const char *workdir, const char *reason, const char *hash)
+{
+	struct mgr_seed *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->owner = c->uid;
+	d->admin = c->admin;
+	snprintf(d->hash, sizeof(d->hash), "%s", hash);
+	if (!(d->policy = strdup(policy)) || !(d->workdir = strdup(workdir)) ||
+	    !(d->reason = strdup(reason))) {
+		seed_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+/* A name for an unnamed sandbox: osh-run- and 48 random bits. */
+static int name_pick(struct osh_manager *m, char buf[32])
+{
+	uint64_t v = 0;
+
+	for (int tries = 0; tries < 8; tries++) {
+		if (getrandom(&v, sizeof(v), 0) != sizeof(v))
+			return -errno;
+		snprintf(buf, 32, "osh-run-%012llx", (unsigned long long)(v & 0xffffffffffffULL));
+		if (!find(m, buf))
+			return 0;
+	}
+	return -EEXIST;
+}
+
+/* Makes a spare from seed d (which it takes), unless one for d exists; the oldest spare makes
+ * room when there are o.spares. Failures are logged only: the next request makes its sandbox.
+ * Called with m->lock held. */
+static void spare_make(struct osh_manager *m, struct mgr_seed *d)
+{
+	struct osh_caller c = { .uid = d->owner, .admin = d->admin };
+	struct osh_answer a = { 0 };
+	struct osh_policy *p = NULL;
+	struct mgr_sb *s, **pp;
+	char name[32];
+
+	if (m->closing || !m->o.spares)
+		goto out;
+	for (s = m->spares; s; s = s->next)
+		if (seed_matches(s->seed, &c, d->hash, d->workdir, d->reason))
+			goto out;
+	while (m->spares && m->n_spares >= m->o.spares) {
+		for (pp = &m->spares; (*pp)->next; pp = &(*pp)->next)
+			;
+		s = *pp;
+		*pp = NULL;
+		m->n_spares--;
+		spare_drop(m, s, "room for a newer one");
+	}
+	if (name_pick(m, name) < 0 ||
+	    !(p = policy_load(REQUEST_SOURCE, d->policy, strlen(d->policy), OSH_POLICY_FORMAT_AUTO,
+			      &a)) ||
+	    !(s = sb_make(m, &c, name, d->workdir, true, d->reason, &p, true, &a))) {
+		char *msg = a.body ? cJSON_PrintUnformatted(a.body) : NULL;
+
+		logf_(LOG_WARNING, "making a spare sandbox: %s", msg ? msg : "out of memory");
+		free(msg);
+		goto out;
+	}
+	logf_(LOG_INFO, "spare sandbox %s made for uid %u (%s)", s->name, (unsigned)s->owner,
 	      s->hash);
+	s->seed = d;
+	d = NULL;
+	s->spare_made = now_mono_s();
+	s->next = m->spares;
+	m->spares = s;
+	m->n_spares++;
+out:
+	cJSON_Delete(a.body);
+	osh_policy_free(p);
+	seed_free(d);
+}
+
+/* Drops the spares too old to be taken, or whose pins were removed from outside oshd. Called
+ * with m->lock held. */
+static void spares_check(struct osh_manager *m)
+{
+	struct mgr_sb **pp = &m->spares, *s;
+	struct osh_strv missing = { 0 };
+	int64_t now = now_mono_s();
+
+	while ((s = *pp)) {
+		bool old = now - s->spare_made > SPARE_MAX_AGE_S;
+
+		if (!old && osh_sandbox_pins_check(s->sb, false, &missing, NULL) == 0) {
+			pp = &s->next;
+			continue;
+		}
+		osh_strv_free(&missing);
+		*pp = s->next;
+		m->n_spares--;
+		spare_drop(m, s, old ? "too old" : "its pins were removed");
+	}
+}
+
+void osh_manager_sandbox_create(struct osh_manager *m, const struct osh_caller *c,
+				const struct osh_req_create *req, struct osh_answer *ret)
+{
+	struct mgr_sb *s = NULL;
+	struct osh_policy *p = NULL;
+	const char *reason = req->reason ? req->reason : "";
+	char name[32], hash[80], *workdir = NULL;
+	struct passwd *pw;
+	bool took = false;
+	int r;
+
+	if (req->name && !osh_api_name_valid(req->name)) {
+		osh_answer_error(ret, 400, "bad-request",
+				 "name '%s': expected 1-63 of a-z 0-9 . _ - starting with a letter "
+				 "or digit",
+				 req->name);
+		return;
+	}
+	if (!req->name && !req->ephemeral) {
+		osh_answer_error(ret, 400, "bad-request",
+				 "name: required unless the sandbox is ephemeral");
+		return;
+	}
+	pthread_mutex_lock(&m->lock);
+	if (req->name) {
+		end_now(m, req->name);
+		if (find(m, req->name)) {
+			osh_answer_error(ret, 409, "exists", "a sandbox named '%s' exists",
+					 req->name);
+			goto out;
+		}
+	}
+	if (!(p = policy_load(REQUEST_SOURCE, req->policy, strlen(req->policy),
+			      OSH_POLICY_FORMAT_AUTO, ret)))
+		goto out;
+	if (gate_refuses(m, NULL, p, ret))
+		goto out;
+	if (req->workdir)
+		workdir = strdup(req->workdir);
+	else
+		workdir = strdup((pw = getpwuid(c->uid)) && pw->pw_dir ? pw->pw_dir : "/");
+	if (!workdir)
+		goto oom;
+	if (!req->name) {
+		if (policy_hash(p, hash, sizeof(hash)) < 0)
+			goto oom;
+		s = spare_take(m, c, p, hash, workdir, reason);
+		took = s != NULL;
+		if (!s && (r = name_pick(m, name)) < 0) {
+			osh_answer_error(ret, 500, "internal", "choosing a name: %s", strerror(-r));
+			goto out;
+		}
+	}
+	if (!s && !(s = sb_make(m, c, req->name ? req->name : name, workdir, req->ephemeral, reason,
+				&p, false, ret)))
+		goto out;
+	/* Unconfirmed, the row would be an interrupted creation that start-up removes: undo it
+	 * now instead, while the client can still be told. */
+	r = osh_store_revision_applied(m->o.store, s->id, s->rev);
+	if (r < 0) {
+		answer_store_error(ret, r, "store: cannot record the new sandbox as created");
+		osh_sandbox_destroy(s->sb, NULL);
+		osh_store_sandbox_delete(m->o.store, s->id);
+		mgr_sb_free(s);
+		goto out;
+	}
+	seed_free(s->seed);
+	s->seed = NULL;
+	if (!req->name && m->o.spares)
+		s->seed = seed_new(c, req->policy, workdir, reason, s->hash);
+	link_sb(m, s);
+	logf_(LOG_INFO, "sandbox %s created by uid %u (revision 1, %s%s)", s->name,
+	      (unsigned)c->uid, s->hash, took ? ", a spare made before" : "");
 	ret->status = 201;
 	ret->body = sandbox_json(s);
-	s = NULL;
 	if (!ret->body)
 		answer_oom(ret);
 	goto out;
@@ -965,15 +1230,8 @@ oom:
 	answer_oom(ret);
 out:
 	pthread_mutex_unlock(&m->lock);
-	if (s && s->sb) {
-		osh_sandbox_destroy(s->sb, NULL);
-		osh_store_sandbox_delete(m->o.store, s->id);
-	}
-	mgr_sb_free(s);
-	osh_sandbox_config_free(&cfg);
 	osh_policy_free(p);
-	free(canon);
-	free(err);
+	free(workdir);
 }
 
 void osh_manager_sandbox_list(struct osh_manager *m, const struct osh_caller *c,
@@ -1317,11 +1575,12 @@ static void count_status(struct osh_manager *m, unsigned int by_status[3])
 void osh_manager_status(struct osh_manager *m, struct osh_answer *ret)
 {
 	struct osh_events_stats es = { 0 };
-	unsigned int by[3];
+	unsigned int by[3], spares;
 	cJSON *sb;
 
 	pthread_mutex_lock(&m->lock);
 	count_status(m, by);
+	spares = m->n_spares;
 	pthread_mutex_unlock(&m->lock);
 	if (m->o.events)
 		osh_events_stats(m->o.events, &es);
@@ -1334,6 +1593,7 @@ void osh_manager_status(struct osh_manager *m, struct osh_answer *ret)
 	cJSON_AddNumberToObject(sb, "running", by[0]);
 	cJSON_AddNumberToObject(sb, "idle", by[1]);
 	cJSON_AddNumberToObject(sb, "gone", by[2]);
+	cJSON_AddNumberToObject(sb, "spare", spares);
 	cJSON_AddNumberToObject(ret->body, "events_last_id", (double)es.last_id);
 	cJSON_AddNumberToObject(ret->body, "events_dropped",
 				(double)(es.dropped_kernel + es.dropped_store + es.dropped_log));
@@ -1498,12 +1758,20 @@ int osh_manager_exec_finish(struct osh_manager *m, struct osh_exec *x, int64_t *
 
 void osh_manager_exec_release(struct osh_manager *m, struct osh_exec *x)
 {
+	struct mgr_seed *seed = NULL;
 	struct mgr_sb *s;
 
 	pthread_mutex_lock(&m->lock);
 	s = find_id(m, x->sandbox_id);
-	if (s && s->ending)
+	if (s && s->ending) {
+		seed = s->seed;
+		s->seed = NULL;
 		(void)end_sb(m, s);
+	}
+	/* Now, while the client reads the exit and its caller starts the next run: a spare made
+	 * while the command ran would have held the lock its exec needed. */
+	if (seed)
+		spare_make(m, seed);
 	pthread_mutex_unlock(&m->lock);
 	free(x);
 }
@@ -1669,6 +1937,11 @@ void osh_manager_close(struct osh_manager *m)
 	if (m->pins_thread_on)
 		pthread_join(m->pins_thread, NULL);
 	pthread_mutex_lock(&m->lock);
+	while ((s = m->spares)) {
+		m->spares = s->next;
+		m->n_spares--;
+		spare_drop(m, s, "oshd stops");
+	}
 	while ((s = m->list)) {
 		/* One whose exit was being reported goes now (if it cannot, the next start has it). */
 		if (s->ending && end_sb(m, s) == 0)

@@ -39,6 +39,9 @@ struct osh_manager_opts {
 	/* Prover gate: refuse policy changes that add unaccepted findings (NULL registry: off). */
 	const struct osh_prover_registry *gate_registry;
 	const struct osh_prover_accepted *gate_accepted;
+	/* At most this many spare sandboxes, made after an unnamed ephemeral sandbox ends for
+	 * the next request that asks for the same (0: none). */
+	unsigned int spares;
 };
 
 /* An answer: HTTP status and body (owned by the caller). */

@@ -368,13 +368,15 @@ int main(int argc, char **argv)
 			fprintf(stderr, "<4>oshd: warning: %s\n", warns.v[i]);
 		osh_strv_free(&warns);
 	}
-	r = osh_manager_open(&(struct osh_manager_opts){ .bpffs_root = cfg.bpffs,
-							 .store = store,
-							 .events = events,
-							 .metrics = metrics,
-							 .gate_registry = gate.registry,
-							 .gate_accepted = gate.accepted },
-			     &manager, &err);
+	r = osh_manager_open(
+	    &(struct osh_manager_opts){ .bpffs_root = cfg.bpffs,
+					.store = store,
+					.events = events,
+					.metrics = metrics,
+					.gate_registry = gate.registry,
+					.gate_accepted = gate.accepted,
+					.spares = (unsigned int)cfg.spare_sandboxes },
+	    &manager, &err);
 	if (r < 0) {
 		fprintf(stderr, "<3>oshd: error: %s\n", err ? err : strerror(-r));
 		goto out;

@@ -98,6 +98,7 @@ static const struct bad_case bad_cases[] = {
 	{ CREATE, "{\"name\":\"a\",\"policy\":\"p\",\"extra\":1}", 0, "bad-request", "extra" },
 	{ CREATE, "{\"Name\":\"a\",\"policy\":\"p\"}", 0, "bad-request", "Name" },
 	{ CREATE, "{\"policy\":\"p\"}", 0, "bad-request", "name" },
+	{ CREATE, "{\"policy\":\"p\",\"ephemeral\":false}", 0, "bad-request", "name" },
 	{ CREATE, "{\"name\":\"a\"}", 0, "bad-request", "policy" },
 	{ CREATE, "{\"name\":1,\"policy\":\"p\"}", 0, "bad-request", "name" },
 	{ CREATE, "{\"name\":\"\",\"policy\":\"p\"}", 0, "bad-request", "name" },
@@ -363,6 +364,13 @@ static void test_create_valid(void **state)
 	assert_null(q.workdir);
 	assert_null(q.reason);
 	assert_false(q.ephemeral);
+	osh_req_create_free(&q);
+
+	/* No name: oshd picks one, for an ephemeral sandbox only. */
+	assert_int_equal(
+	    osh_req_create_parse("{\"policy\":\"p\",\"ephemeral\":true}", 31, &q, &err), 0);
+	assert_null(q.name);
+	assert_true(q.ephemeral);
 	osh_req_create_free(&q);
 }
 

@@ -67,6 +67,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.event_log_max_bytes, 16u << 20);
 	assert_int_equal(c.event_log_keep, 4);
 	assert_int_equal(c.events_keep, 10000);
+	assert_int_equal(c.spare_sandboxes, 4);
 	assert_false(c.prove_gate);
 	assert_string_equal(c.prover_registry, "/usr/local/share/osh/prover-registry");
 	assert_null(c.accepted_risks);
@@ -94,6 +95,7 @@ static void test_good(void **state)
 				   "event_log_max_bytes = 64K\n"
 				   "event_log_keep = 9\n"
 				   "events_keep = 123456\n"
+				   "spare_sandboxes = 0\n"
 				   "prove_gate = on\n"
 				   "prover_registry = /opt/osh/registry\n"
 				   "tls_client_ca = /etc/osh/tls/clients.pem\n"
@@ -118,6 +120,7 @@ static void test_good(void **state)
 	assert_int_equal(c.event_log_max_bytes, 64u << 10);
 	assert_int_equal(c.event_log_keep, 9);
 	assert_int_equal(c.events_keep, 123456);
+	assert_int_equal(c.spare_sandboxes, 0);
 	assert_true(c.prove_gate);
 	assert_string_equal(c.prover_registry, "/opt/osh/registry");
 	assert_string_equal(c.accepted_risks, "/etc/osh/accepted.yaml");
@@ -258,6 +261,8 @@ static void test_bad(void **state)
 		  "1:18: event_log_keep: expected a whole number from 1 to 100, got \"+3\"" },
 		{ "events_keep = 10k\n",
 		  "1:15: events_keep: expected a whole number from 1 to 100000000, got \"10k\"" },
+		{ "spare_sandboxes = 65\n",
+		  "1:19: spare_sandboxes: expected a whole number from 0 to 64, got \"65\"" },
 		{ "prove_gate = yes\n",
 		  "1:14: prove_gate: expected \"on\" or \"off\", got \"yes\"" },
 		{ "prover_registry = ~/reg\n",
