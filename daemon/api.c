@@ -1119,7 +1119,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's own messages; its format strings are its own. */
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	fprintf(stderr, "<4>oshd: warning: http: ");
 	vfprintf(stderr, fmt, ap);
