@@ -560,8 +560,9 @@ static int exchange_once(struct exchange *x, const char *method, const char *pat
 	return r;
 }
 
-int oshctl_call_raw(const char *method, const char *path, const cJSON *body, long *ret_status,
-		    cJSON **ret_json)
+/* One request on fd (-1: a connection of its own), as oshctl_call_raw describes. */
+static int call_raw_on(int fd, const char *method, const char *path, const cJSON *body,
+		       long *ret_status, cJSON **ret_json)
 {
 	struct exchange x = { .idle_ms = -1 };
 	char *text = NULL;
@@ -572,7 +573,8 @@ int oshctl_call_raw(const char *method, const char *path, const cJSON *body, lon
 		if (!text)
 			return -ENOMEM;
 	}
-	r = exchange_once(&x, method, path, text);
+	r = fd < 0 ? exchange_once(&x, method, path, text)
+		   : exchange_run(&x, fd, method, path, text, NULL);
 	if (r == 0) {
 		*ret_status = x.status;
 		*ret_json = x.body.len ? cJSON_ParseWithLength(x.body.data, x.body.len) : NULL;
@@ -580,6 +582,12 @@ int oshctl_call_raw(const char *method, const char *path, const cJSON *body, lon
 	free(x.body.data);
 	free(text);
 	return r;
+}
+
+int oshctl_call_raw(const char *method, const char *path, const cJSON *body, long *ret_status,
+		    cJSON **ret_json)
+{
+	return call_raw_on(-1, method, path, body, ret_status, ret_json);
 }
 
 int oshctl_print_unreachable(int r)
@@ -674,12 +682,12 @@ int oshctl_print_api_error(long status, const cJSON *answer, const struct oshctl
 	return exit_for_status(status);
 }
 
-int oshctl_call(const char *method, const char *path, const cJSON *body,
-		const struct oshctl_call_opts *opts, long *ret_status, cJSON **ret)
+int oshctl_call_on(int fd, const char *method, const char *path, const cJSON *body,
+		   const struct oshctl_call_opts *opts, long *ret_status, cJSON **ret)
 {
 	cJSON *answer = NULL;
 	long status = 0;
-	int r = oshctl_call_raw(method, path, body, &status, &answer);
+	int r = call_raw_on(fd, method, path, body, &status, &answer);
 
 	if (ret_status)
 		*ret_status = r < 0 ? 0 : status;
@@ -697,19 +705,22 @@ int oshctl_call(const char *method, const char *path, const cJSON *body,
 	return OSHCTL_EXIT_OK;
 }
 
-int oshctl_daemon_peer(int *ret_peer_pid)
+int oshctl_call(const char *method, const char *path, const cJSON *body,
+		const struct oshctl_call_opts *opts, long *ret_status, cJSON **ret)
+{
+	return oshctl_call_on(-1, method, path, body, opts, ret_status, ret);
+}
+
+int oshctl_connect(int *ret_peer_pid)
 {
 	struct ucred cred = { 0 };
 	socklen_t len = sizeof(cred);
 	int fd = unix_connect(oshctl_client_socket());
 
 	*ret_peer_pid = 0;
-	if (fd < 0)
-		return fd;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+	if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
 		*ret_peer_pid = cred.pid;
-	close(fd);
-	return 0;
+	return fd;
 }
 
 /* --- ndjson streams -------------------------------------------------------------------------- */
@@ -957,13 +968,20 @@ int oshctl_exec(const char *name, char *const *argv, char *const *env, const cha
 int oshctl_exec_end(const char *name, char *const *argv, char *const *env, const char *workdir,
 		    const struct oshctl_exec_events *events, struct oshctl_exec_end *ret_end)
 {
+	return oshctl_exec_end_on(-1, name, argv, env, workdir, events, ret_end);
+}
+
+int oshctl_exec_end_on(int fd, const char *name, char *const *argv, char *const *env,
+		       const char *workdir, const struct oshctl_exec_events *events,
+		       struct oshctl_exec_end *ret_end)
+{
 	struct oshctl_exec_end end = { 0 };
 	struct exchange x = { .idle_ms = EXEC_IDLE_MS };
 	struct lines *l = NULL;
 	sigset_t set, old;
 	char *line = NULL, *path = NULL, *body = NULL, *ename = oshctl_url_escape(name);
 	bool started = false, masked = false;
-	int sock = -1, sfd = -1, status = OSHCTL_EXIT_OSH, r;
+	int sock = fd, sfd = -1, status = OSHCTL_EXIT_OSH, r;
 
 	body = exec_body(argv, env, workdir, events != NULL);
 	l = calloc(1, sizeof(*l));
@@ -973,8 +991,7 @@ int oshctl_exec_end(const char *name, char *const *argv, char *const *env, const
 		fprintf(stderr, "oshctl: exec: out of memory\n");
 		goto out;
 	}
-	sock = unix_connect(oshctl_client_socket());
-	if (sock < 0) {
+	if (sock < 0 && (sock = unix_connect(oshctl_client_socket())) < 0) {
 		oshctl_print_unreachable(sock);
 		goto out;
 	}

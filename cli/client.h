@@ -69,9 +69,14 @@ int oshctl_print_api_error(long status, const cJSON *answer, const struct oshctl
  * OSHCTL_EXIT_SYSTEM. */
 int oshctl_print_unreachable(int r);
 
-/* Whether something listens on the daemon's socket, and its pid (SO_PEERCRED, 0 when unknown),
- * without a request. Returns 0 or -errno of the connect. */
-int oshctl_daemon_peer(int *ret_peer_pid);
+/* A connection to the daemon for several requests in a row (HTTP/1.1 keep-alive: no connect,
+ * and no thread of oshd's started, per request), and oshd's pid (SO_PEERCRED, 0 when unknown).
+ * Returns the descriptor (the caller closes it) or -errno of the connect. */
+int oshctl_connect(int *ret_peer_pid);
+/* oshctl_call on connection fd (oshctl_connect; -1: a connection of its own), which stays
+ * open. */
+int oshctl_call_on(int fd, const char *method, const char *path, const cJSON *body,
+		   const struct oshctl_call_opts *opts, long *ret_status, cJSON **ret);
 
 /* Streams an ndjson answer: calls fn with each line's parsed object (lines that are not JSON
  * objects are skipped). fn returns non-zero to stop. Errors are handled like oshctl_call.
@@ -99,6 +104,11 @@ struct oshctl_exec_events {
  * NULL). */
 int oshctl_exec_end(const char *name, char *const *argv, char *const *env, const char *workdir,
 		    const struct oshctl_exec_events *events, struct oshctl_exec_end *ret_end);
+/* oshctl_exec_end on connection fd (oshctl_connect; -1: a connection of its own), which it
+ * closes. */
+int oshctl_exec_end_on(int fd, const char *name, char *const *argv, char *const *env,
+		       const char *workdir, const struct oshctl_exec_events *events,
+		       struct oshctl_exec_end *ret_end);
 
 /* The signals oshctl_exec forwards. A caller that starts threads before oshctl_exec blocks
  * them in those threads, so that the kernel delivers them to the exec loop. */

@@ -145,7 +145,7 @@ int oshctl_run_daemon(int *argc, char **argv)
 	sigset_t fwd, old, pending;
 	bool quiet = false, created = false, masked = false;
 	struct oshctl_exec_events events = { .fn = print_event, .ctx = &quiet };
-	int mode = take_mode(argc, argv), pid = 0, c, r, status = OSHCTL_EXIT_OSH;
+	int mode = take_mode(argc, argv), pid = 0, conn = -1, c, status = OSHCTL_EXIT_OSH;
 
 	if (mode < 0)
 		return OSHCTL_RUN_EMBEDDED;
@@ -174,19 +174,22 @@ int oshctl_run_daemon(int *argc, char **argv)
 	opterr = 1;
 	if (optind >= *argc)
 		return OSHCTL_RUN_EMBEDDED;
-	/* No request: whether oshd listens, and its pid. */
-	r = oshctl_daemon_peer(&pid);
-	if (r < 0) {
+	/* Whether oshd listens, and its pid, before any request; the create and the exec then
+	 * go on this connection. */
+	conn = oshctl_connect(&pid);
+	if (conn < 0) {
 		if (mode == 0)
 			return OSHCTL_RUN_EMBEDDED;
-		oshctl_print_unreachable(r);
+		oshctl_print_unreachable(conn);
 		return OSHCTL_EXIT_OSH;
 	}
 	if (!same_namespaces(pid)) {
 		/* The command would run in oshd's network and mounts, not the caller's: embedded
 		 * mode keeps what `oshctl run` promises, unless the caller asked for oshd. */
-		if (mode == 0)
+		if (mode == 0) {
+			close(conn);
 			return OSHCTL_RUN_EMBEDDED;
+		}
 		fprintf(stderr, "osh: warning: oshd runs in other namespaces than this shell; the "
 				"command sees oshd's network and mounts\n");
 	}
@@ -218,9 +221,9 @@ int oshctl_run_daemon(int *argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &fwd, &old);
 	masked = true;
 
-	if (oshctl_call("POST", "/v1/sandboxes", body,
-			&(struct oshctl_call_opts){ .policy_file = policy }, NULL,
-			&sb) != OSHCTL_EXIT_OK)
+	if (oshctl_call_on(conn, "POST", "/v1/sandboxes", body,
+			   &(struct oshctl_call_opts){ .policy_file = policy }, NULL,
+			   &sb) != OSHCTL_EXIT_OK)
 		goto out;
 	created = true;
 	name = oshctl_json_str(sb, "name", "");
@@ -248,8 +251,11 @@ int oshctl_run_daemon(int *argc, char **argv)
 			status = 128 + sig;
 			goto out;
 		}
-	status = oshctl_exec_end(name, argv + optind, environ, wd, &events, &end);
+	status = oshctl_exec_end_on(conn, name, argv + optind, environ, wd, &events, &end);
+	conn = -1;
 out:
+	if (conn >= 0)
+		close(conn);
 	/* oshd deletes an ephemeral sandbox once it has reported its last exec's exit; this
 	 * covers a run that never got there. */
 	if (created && !end.ran && ename)
