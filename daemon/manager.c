@@ -1216,7 +1216,8 @@ void osh_manager_sandbox_create(struct osh_manager *m, const struct osh_caller *
 	}
 	seed_free(s->seed);
 	s->seed = NULL;
-	if (!req->name && m->o.spares)
+	/* With BPF LSM rules a spare would never be current (osh_sandbox_current): none made. */
+	if (!req->name && m->o.spares && !(osh_sandbox_mechanisms(s->sb) & OSH_MECH_BPF_LSM))
 		s->seed = seed_new(c, req->policy, workdir, reason, s->hash);
 	link_sb(m, s);
 	logf_(LOG_INFO, "sandbox %s created by uid %u (revision 1, %s%s)", s->name,
