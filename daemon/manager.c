@@ -43,6 +43,8 @@
 /* A spare sandbox not taken for this long is removed (its egress warnings say what was true
  * when it was made; the checker drops it). */
 #define SPARE_MAX_AGE_S 600
+/* When every spare is made, the oldest makes room for a new one only after this long. */
+#define SPARE_EVICT_AGE_S 60
 
 /* What an unnamed ephemeral sandbox was asked for: once its command has ended, a spare made
  * from it serves the next request that asks for the same (docs/arch-daemon.md, "Spare
@@ -1078,9 +1080,9 @@ static int name_pick(struct osh_manager *m, char buf[32])
 	return -EEXIST;
 }
 
-/* Makes a spare from seed d (which it takes), unless one for d exists; the oldest spare makes
- * room when there are o.spares. Failures are logged only: the next request makes its sandbox.
- * Called with m->lock held. */
+/* Makes a spare from seed d (which it takes), unless one for d exists; when there are o.spares,
+ * the oldest makes room if it is SPARE_EVICT_AGE_S old, else none is made. Failures are logged
+ * only: the next request makes its sandbox. Called with m->lock held. */
 static void spare_make(struct osh_manager *m, struct mgr_seed *d)
 {
 	struct osh_caller c = { .uid = d->owner, .admin = d->admin };
@@ -1098,6 +1100,10 @@ static void spare_make(struct osh_manager *m, struct mgr_seed *d)
 		for (pp = &m->spares; (*pp)->next; pp = &(*pp)->next)
 			;
 		s = *pp;
+		/* More requests in turn than spares: each spare would go before its next request
+		 * came. The oldest makes room only once it has waited a while. */
+		if (now_mono_s() - s->spare_made < SPARE_EVICT_AGE_S)
+			goto out;
 		*pp = NULL;
 		m->n_spares--;
 		spare_drop(m, s, "room for a newer one");

@@ -172,6 +172,21 @@ needs_landlock_only() {
 	[ -z "$(find "$PIN" -name "$spare" 2>/dev/null)" ]
 }
 
+@test "spares: with every spare made, a young one keeps its place" {
+	printf 'spare_sandboxes = 1\n' >"$S/oshd.conf"
+	OSHD_CONFIG=$S/oshd.conf oshd_start
+	needs_landlock_only
+	osht_wait_for 10 spare_made 1
+	# Another workdir, another request: its spare would push out the one just made.
+	run -0 "$OSHCTL" run -q --daemon --policy "$S/p.yaml" --workdir "$S" -- /bin/true
+	sleep 0.5
+	[ "$(spares)" -eq 1 ]
+	! grep -q 'room for a newer one' "$S/oshd.log"
+	run -0 srun /bin/true
+	[ "$(taken)" -eq 1 ]
+	record_names
+}
+
 @test "spares: spare_sandboxes = 0 turns them off" {
 	printf 'spare_sandboxes = 0\n' >"$S/oshd.conf"
 	OSHD_CONFIG=$S/oshd.conf oshd_start
