@@ -872,33 +872,32 @@ void oshctl_exec_signals(sigset_t *set)
 }
 
 /* The body of an exec request. Returns a new string or NULL. */
-static char *exec_body(char *const *argv, char *const *env, const char *workdir, bool events)
+static cJSON *exec_json(char *const *argv, char *const *env, const char *workdir, bool events)
 {
 	cJSON *body = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(body, "argv");
-	char *json = NULL;
 
 	if (!a)
-		goto out;
+		goto fail;
 	for (size_t i = 0; argv[i]; i++)
 		if (!cJSON_AddItemToArray(a, cJSON_CreateString(argv[i])))
-			goto out;
+			goto fail;
 	if (env) {
 		cJSON *e = cJSON_AddArrayToObject(body, "env");
 
 		if (!e)
-			goto out;
+			goto fail;
 		for (size_t i = 0; env[i]; i++)
 			if (!cJSON_AddItemToArray(e, cJSON_CreateString(env[i])))
-				goto out;
+				goto fail;
 	}
 	if (workdir && !cJSON_AddStringToObject(body, "workdir", workdir))
-		goto out;
+		goto fail;
 	if (events && !cJSON_AddBoolToObject(body, "events", true))
-		goto out;
-	json = cJSON_PrintUnformatted(body);
-out:
+		goto fail;
+	return body;
+fail:
 	cJSON_Delete(body);
-	return json;
+	return NULL;
 }
 
 /* Handles one line from oshd after the upgrade. Returns 1 with *status set when the command
@@ -965,29 +964,66 @@ int oshctl_exec(const char *name, char *const *argv, char *const *env, const cha
 	return oshctl_exec_end(name, argv, env, workdir, NULL, NULL);
 }
 
-int oshctl_exec_end(const char *name, char *const *argv, char *const *env, const char *workdir,
-		    const struct oshctl_exec_events *events, struct oshctl_exec_end *ret_end)
+/* Waits for the first line after a create's 101: the Sandbox, handed to on_sandbox. Returns 1
+ * to go on, 0 when on_sandbox said stop or oshd refused (*status set), -1 after printing why
+ * the protocol failed. */
+static int exec_sandbox_line(int sock, struct lines *l, char *line,
+			     bool (*on_sandbox)(const cJSON *sb, void *ctx), void *ctx, int *status,
+			     struct oshctl_exec_end *end)
 {
-	return oshctl_exec_end_on(-1, name, argv, env, workdir, events, ret_end);
+	for (;;) {
+		int r = lines_next(l, line, sizeof(l->buf));
+		bool started = false;
+
+		if (r < 0) {
+			fprintf(stderr, "oshctl: exec: oshd sent an over-long line\n");
+			return -1;
+		}
+		if (r > 0) {
+			cJSON *j = cJSON_Parse(line);
+			const cJSON *sb = cJSON_GetObjectItemCaseSensitive(j, "sandbox");
+			bool go;
+
+			if (cJSON_IsObject(sb)) {
+				go = on_sandbox(sb, ctx);
+				cJSON_Delete(j);
+				return go ? 1 : 0;
+			}
+			cJSON_Delete(j);
+			/* An error line: the command cannot start. */
+			r = exec_line(line, &started, status, NULL, end);
+			if (r > 0)
+				return 0;
+			fprintf(stderr, "oshctl: exec: oshd sent '%.80s', not the exec protocol\n",
+				line);
+			return -1;
+		}
+		if (wait_readable(sock, EXEC_IDLE_MS) < 0 || lines_fill(l, sock) <= 0) {
+			fprintf(stderr, "oshctl: exec: oshd closed the connection before the "
+					"sandbox was made\n");
+			return -1;
+		}
+	}
 }
 
-int oshctl_exec_end_on(int fd, const char *name, char *const *argv, char *const *env,
-		       const char *workdir, const struct oshctl_exec_events *events,
-		       struct oshctl_exec_end *ret_end)
+/* The exec protocol on fd (-1: a connection of its own), which it closes: POST path with body,
+ * the 101, with on_sandbox the Sandbox line (a create with "exec"), then stdio and the
+ * command's lines. */
+static int exec_run(int fd, const char *path, const char *body, const struct oshctl_call_opts *opts,
+		    bool (*on_sandbox)(const cJSON *sb, void *ctx), void *ctx,
+		    const struct oshctl_exec_events *events, struct oshctl_exec_end *ret_end)
 {
 	struct oshctl_exec_end end = { 0 };
 	struct exchange x = { .idle_ms = EXEC_IDLE_MS };
 	struct lines *l = NULL;
 	sigset_t set, old;
-	char *line = NULL, *path = NULL, *body = NULL, *ename = oshctl_url_escape(name);
+	char *line = NULL;
 	bool started = false, masked = false;
 	int sock = fd, sfd = -1, status = OSHCTL_EXIT_OSH, r;
 
-	body = exec_body(argv, env, workdir, events != NULL);
 	l = calloc(1, sizeof(*l));
 	line = malloc(sizeof(l->buf)); /* an Event line may be long */
-	if (!ename || !body || !l || !line || asprintf(&path, "/v1/sandboxes/%s/exec", ename) < 0) {
-		path = NULL;
+	if (!body || !l || !line) {
 		fprintf(stderr, "oshctl: exec: out of memory\n");
 		goto out;
 	}
@@ -1010,7 +1046,8 @@ int oshctl_exec_end_on(int fd, const char *name, char *const *argv, char *const 
 	if (x.status != 101) {
 		cJSON *answer = x.body.len ? cJSON_ParseWithLength(x.body.data, x.body.len) : NULL;
 
-		oshctl_print_api_error(x.status, answer, NULL);
+		/* 125 whatever the refusal: the status belongs to the command (docs/cli.md). */
+		oshctl_print_api_error(x.status, answer, opts);
 		cJSON_Delete(answer);
 		goto out;
 	}
@@ -1022,6 +1059,11 @@ int oshctl_exec_end_on(int fd, const char *name, char *const *argv, char *const 
 	if (x.body.len)
 		memcpy(l->buf, x.body.data, x.body.len);
 	l->len = x.body.len;
+	if (on_sandbox) {
+		r = exec_sandbox_line(sock, l, line, on_sandbox, ctx, &status, &end);
+		if (r <= 0)
+			goto out;
+	}
 
 	/* From here on the forwarded signals arrive through a signalfd, not as interruptions;
 	 * those that come before the command runs wait there until it does. */
@@ -1115,10 +1157,62 @@ out:
 	free(line);
 	free(l);
 	free(x.body.data);
-	free(path);
-	free(body);
-	free(ename);
 	if (ret_end)
 		*ret_end = end;
+	return status;
+}
+
+int oshctl_exec_end_on(int fd, const char *name, char *const *argv, char *const *env,
+		       const char *workdir, const struct oshctl_exec_events *events,
+		       struct oshctl_exec_end *ret_end)
+{
+	cJSON *req = exec_json(argv, env, workdir, events != NULL);
+	char *body = req ? cJSON_PrintUnformatted(req) : NULL, *path = NULL;
+	char *ename = oshctl_url_escape(name);
+	int status;
+
+	if (!ename || asprintf(&path, "/v1/sandboxes/%s/exec", ename) < 0)
+		path = NULL;
+	if (!path) {
+		fprintf(stderr, "oshctl: exec: out of memory\n");
+		if (fd >= 0)
+			close(fd);
+		status = OSHCTL_EXIT_OSH;
+		if (ret_end)
+			*ret_end = (struct oshctl_exec_end){ 0 };
+	} else {
+		status = exec_run(fd, path, body, NULL, NULL, NULL, events, ret_end);
+	}
+	cJSON_Delete(req);
+	free(body);
+	free(path);
+	free(ename);
+	return status;
+}
+
+int oshctl_exec_end(const char *name, char *const *argv, char *const *env, const char *workdir,
+		    const struct oshctl_exec_events *events, struct oshctl_exec_end *ret_end)
+{
+	return oshctl_exec_end_on(-1, name, argv, env, workdir, events, ret_end);
+}
+
+int oshctl_run_on(int fd, const cJSON *create, const struct oshctl_call_opts *opts,
+		  char *const *argv, char *const *env, const char *workdir,
+		  bool (*on_sandbox)(const cJSON *sb, void *ctx), void *ctx,
+		  const struct oshctl_exec_events *events, struct oshctl_exec_end *ret_end)
+{
+	cJSON *req = cJSON_Duplicate(create, true);
+	cJSON *ex = exec_json(argv, env, workdir, events != NULL);
+	char *body = NULL;
+	int status;
+
+	if (req && ex && cJSON_AddItemToObject(req, "exec", ex)) {
+		ex = NULL;
+		body = cJSON_PrintUnformatted(req);
+	}
+	status = exec_run(fd, "/v1/sandboxes", body, opts, on_sandbox, ctx, events, ret_end);
+	cJSON_Delete(ex);
+	cJSON_Delete(req);
+	free(body);
 	return status;
 }

@@ -110,6 +110,18 @@ int oshctl_exec_end_on(int fd, const char *name, char *const *argv, char *const 
 		       const char *workdir, const struct oshctl_exec_events *events,
 		       struct oshctl_exec_end *ret_end);
 
+/* `oshctl run` through oshd in one request, on connection fd (oshctl_connect; -1: a connection
+ * of its own), which it closes: creates the ephemeral sandbox create describes (the members of
+ * POST /v1/sandboxes) and runs argv in it, as oshctl_exec_end runs it in an existing one. Before
+ * the command gets this process's stdio, on_sandbox receives the new Sandbox (to say what it
+ * is) and returns false to end there: oshd then removes the sandbox, as it does when the
+ * command cannot start. A refused create prints oshd's error (diagnostics naming
+ * opts->policy_file) and returns 125, as a refused exec does. */
+int oshctl_run_on(int fd, const cJSON *create, const struct oshctl_call_opts *opts,
+		  char *const *argv, char *const *env, const char *workdir,
+		  bool (*on_sandbox)(const cJSON *sb, void *ctx), void *ctx,
+		  const struct oshctl_exec_events *events, struct oshctl_exec_end *ret_end);
+
 /* The signals oshctl_exec forwards. A caller that starts threads before oshctl_exec blocks
  * them in those threads, so that the kernel delivers them to the exec loop. */
 void oshctl_exec_signals(sigset_t *set);

@@ -128,6 +128,36 @@ static void print_startup(const cJSON *sb, bool builtin)
 		fprintf(stderr, "osh: warning: network egress is not restricted\n");
 }
 
+struct run_ctx {
+	bool quiet, builtin;
+	const sigset_t *fwd;
+	int stopped_by; /* the signal that ended the run before the command started */
+};
+
+/* The new sandbox, before the command gets the terminal: what it is, on stderr; a SIGINT,
+ * SIGTERM, SIGHUP or SIGQUIT that came meanwhile ends the run here. */
+static bool on_sandbox(const cJSON *sb, void *arg)
+{
+	struct run_ctx *c = arg;
+	const cJSON *w;
+	sigset_t pending;
+
+	cJSON_ArrayForEach (w, cJSON_GetObjectItemCaseSensitive(sb, "warnings")) {
+		if (cJSON_IsString(w))
+			fprintf(stderr, "osh: warning: %s\n", w->valuestring);
+	}
+	if (!c->quiet)
+		print_startup(sb, c->builtin);
+	sigpending(&pending);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(c->fwd, sig) && sigismember(&pending, sig) &&
+		    (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT)) {
+			c->stopped_by = sig;
+			return false;
+		}
+	return true;
+}
+
 int oshctl_run_daemon(int *argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -139,11 +169,11 @@ int oshctl_run_daemon(int *argc, char **argv)
 		{ 0 },
 	};
 	const char *policy = NULL, *name = NULL, *workdir = NULL, *env_policy;
-	struct oshctl_exec_end end = { 0 };
-	char path[256], *text = NULL, *wd = NULL, *ename = NULL;
-	cJSON *body = NULL, *sb = NULL;
-	sigset_t fwd, old, pending;
-	bool quiet = false, created = false, masked = false;
+	char *text = NULL, *wd = NULL;
+	cJSON *body = NULL;
+	sigset_t fwd, old;
+	struct run_ctx ctx = { 0 };
+	bool quiet = false, masked = false;
 	struct oshctl_exec_events events = { .fn = print_event, .ctx = &quiet };
 	int mode = take_mode(argc, argv), pid = 0, conn = -1, c, status = OSHCTL_EXIT_OSH;
 
@@ -216,51 +246,21 @@ int oshctl_run_daemon(int *argc, char **argv)
 	}
 
 	/* The forwarded signals stay blocked from here to the end: one that arrives before the
-	 * command runs either ends the run (below) or reaches the command once it starts. */
+	 * command runs either ends the run (on_sandbox) or reaches the command once it starts. */
 	oshctl_exec_signals(&fwd);
 	pthread_sigmask(SIG_BLOCK, &fwd, &old);
 	masked = true;
-
-	if (oshctl_call_on(conn, "POST", "/v1/sandboxes", body,
-			   &(struct oshctl_call_opts){ .policy_file = policy }, NULL,
-			   &sb) != OSHCTL_EXIT_OK)
-		goto out;
-	created = true;
-	name = oshctl_json_str(sb, "name", "");
-	ename = oshctl_url_escape(name);
-	if (!ename ||
-	    snprintf(path, sizeof(path), "/v1/sandboxes/%s", ename) >= (int)sizeof(path)) {
-		fprintf(stderr, "osh: out of memory or name too long\n");
-		goto out;
-	}
-	{
-		const cJSON *w;
-
-		cJSON_ArrayForEach (w, cJSON_GetObjectItemCaseSensitive(sb, "warnings")) {
-			if (cJSON_IsString(w))
-				fprintf(stderr, "osh: warning: %s\n", w->valuestring);
-		}
-	}
-	if (!quiet)
-		print_startup(sb, !policy);
-
-	sigpending(&pending);
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sigismember(&fwd, sig) && sigismember(&pending, sig) &&
-		    (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT)) {
-			status = 128 + sig;
-			goto out;
-		}
-	status = oshctl_exec_end_on(conn, name, argv + optind, environ, wd, &events, &end);
+	ctx = (struct run_ctx){ .quiet = quiet, .builtin = !policy, .fwd = &fwd };
+	/* One request: oshd removes the sandbox itself if the command never starts, also when
+	 * this process dies before it does. */
+	status = oshctl_run_on(conn, body, &(struct oshctl_call_opts){ .policy_file = policy },
+			       argv + optind, environ, wd, on_sandbox, &ctx, &events, NULL);
 	conn = -1;
+	if (ctx.stopped_by)
+		status = 128 + ctx.stopped_by;
 out:
 	if (conn >= 0)
 		close(conn);
-	/* oshd deletes an ephemeral sandbox once it has reported its last exec's exit; this
-	 * covers a run that never got there. */
-	if (created && !end.ran && ename)
-		oshctl_call("DELETE", path, NULL,
-			    &(struct oshctl_call_opts){ .quiet_not_found = true }, NULL, NULL);
 	if (masked) {
 		struct timespec zero = { 0 };
 
@@ -268,9 +268,7 @@ out:
 			;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
-	cJSON_Delete(sb);
 	cJSON_Delete(body);
-	free(ename);
 	free(wd);
 	free(text);
 	return status;

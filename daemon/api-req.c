@@ -628,14 +628,47 @@ void osh_req_create_free(struct osh_req_create *r)
 	free(r->policy);
 	free(r->workdir);
 	free(r->reason);
+	osh_req_exec_free(r->exec);
+	free(r->exec);
 	memset(r, 0, sizeof(*r));
+}
+
+static int exec_from(const cJSON *doc, struct path *p, struct osh_req_exec *ret,
+		     struct osh_api_err *err);
+
+/* "exec" of a create: an exec request, for an ephemeral sandbox only. */
+static int create_exec(const cJSON *doc, const struct osh_req_create *q, struct path *p,
+		       struct osh_api_err *err, struct osh_req_exec **ret)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "exec");
+	size_t old;
+	int r;
+
+	if (!v)
+		return 0;
+	old = path_key(p, "exec");
+	if ((r = expect_object(v, p, err)) < 0)
+		return r;
+	if (!q->ephemeral)
+		return fail(err, "bad-request", p,
+			    "a create runs a command only for an ephemeral sandbox");
+	*ret = calloc(1, sizeof(**ret));
+	if (!*ret)
+		return -ENOMEM;
+	if ((r = exec_from(v, p, *ret, err)) < 0) {
+		free(*ret);
+		*ret = NULL;
+		return r;
+	}
+	path_pop(p, old);
+	return 0;
 }
 
 int osh_req_create_parse(const char *body, size_t len, struct osh_req_create *ret,
 			 struct osh_api_err *err)
 {
-	static const char *const names[] = { "name",   "policy",    "workdir",
-					     "reason", "ephemeral", NULL };
+	static const char *const names[] = { "name",	  "policy", "workdir", "reason",
+					     "ephemeral", "exec",   NULL };
 	struct osh_req_create q = { 0 };
 	struct path p = { 0 };
 	cJSON *doc = NULL;
@@ -652,7 +685,8 @@ int osh_req_create_parse(const char *body, size_t len, struct osh_req_create *re
 	    (r = get_string(doc, "reason", false, STR_ANY, MAX_REASON, &p, err, &q.reason)) < 0 ||
 	    (r = get_bool(doc, "ephemeral", false, &p, err, &q.ephemeral)) < 0 ||
 	    /* oshd picks the name of an ephemeral sandbox only (`oshctl run`). */
-	    (!q.name && !q.ephemeral && (r = missing("name", &p, err)) < 0)) {
+	    (!q.name && !q.ephemeral && (r = missing("name", &p, err)) < 0) ||
+	    (r = create_exec(doc, &q, &p, err, &q.exec)) < 0) {
 		osh_req_create_free(&q);
 		cJSON_Delete(doc);
 		return r;
@@ -674,70 +708,78 @@ void osh_req_exec_free(struct osh_req_exec *r)
 	memset(r, 0, sizeof(*r));
 }
 
-int osh_req_exec_parse(const char *body, size_t len, struct osh_req_exec *ret,
-		       struct osh_api_err *err)
+/* The members of an exec request from object doc (at path p). */
+static int exec_from(const cJSON *doc, struct path *p, struct osh_req_exec *ret,
+		     struct osh_api_err *err)
 {
 	static const char *const names[] = { "argv", "env", "workdir", "events", NULL };
 	struct osh_req_exec q = { 0 };
-	struct path p = { 0 };
 	const cJSON *arr;
-	cJSON *doc = NULL;
 	size_t n, old;
 	int r;
 
-	r = load(body, len, &doc, err);
-	if (r < 0)
-		return r;
-	if ((r = only(doc, names, &p, err)) < 0)
+	if ((r = only(doc, names, p, err)) < 0)
 		goto fail;
-	if ((r = get_array(doc, "argv", &p, err, &arr, &n)) < 0)
+	if ((r = get_array(doc, "argv", p, err, &arr, &n)) < 0)
 		goto fail;
 	if (!arr) {
-		r = missing("argv", &p, err);
+		r = missing("argv", p, err);
 		goto fail;
 	}
-	old = path_key(&p, "argv");
+	old = path_key(p, "argv");
 	if (n == 0) {
-		r = fail(err, "bad-request", &p, "must name at least the program to run");
+		r = fail(err, "bad-request", p, "must name at least the program to run");
 		goto fail;
 	}
-	if ((r = get_strv(arr, n, STR_ANY, &p, err, &q.argv)) < 0)
+	if ((r = get_strv(arr, n, STR_ANY, p, err, &q.argv)) < 0)
 		goto fail;
 	if (!q.argv || !q.argv[0] || !q.argv[0][0]) {
-		path_idx(&p, 0);
-		r = fail(err, "bad-request", &p, "the program to run must not be empty");
+		path_idx(p, 0);
+		r = fail(err, "bad-request", p, "the program to run must not be empty");
 		goto fail;
 	}
-	path_pop(&p, old);
+	path_pop(p, old);
 
-	if ((r = get_array(doc, "env", &p, err, &arr, &n)) < 0)
+	if ((r = get_array(doc, "env", p, err, &arr, &n)) < 0)
 		goto fail;
 	if (arr) {
-		old = path_key(&p, "env");
-		if ((r = get_strv(arr, n, STR_ANY, &p, err, &q.env)) < 0)
+		old = path_key(p, "env");
+		if ((r = get_strv(arr, n, STR_ANY, p, err, &q.env)) < 0)
 			goto fail;
 		for (size_t i = 0; q.env[i]; i++) {
 			const char *eq = strchr(q.env[i], '=');
 
 			if (!eq || eq == q.env[i]) {
-				path_idx(&p, i);
-				r = fail(err, "bad-request", &p,
+				path_idx(p, i);
+				r = fail(err, "bad-request", p,
 					 "expected NAME=VALUE with a non-empty NAME, got '%.80s'",
 					 q.env[i]);
 				goto fail;
 			}
 		}
-		path_pop(&p, old);
+		path_pop(p, old);
 	}
-	if ((r = get_string(doc, "workdir", false, STR_ABSPATH, MAX_PATH_LEN, &p, err,
-			    &q.workdir)) < 0 ||
-	    (r = get_bool(doc, "events", false, &p, err, &q.events)) < 0)
+	if ((r = get_string(doc, "workdir", false, STR_ABSPATH, MAX_PATH_LEN, p, err, &q.workdir)) <
+		0 ||
+	    (r = get_bool(doc, "events", false, p, err, &q.events)) < 0)
 		goto fail;
-	cJSON_Delete(doc);
 	*ret = q;
 	return 0;
 fail:
 	osh_req_exec_free(&q);
+	return r;
+}
+
+int osh_req_exec_parse(const char *body, size_t len, struct osh_req_exec *ret,
+		       struct osh_api_err *err)
+{
+	struct path p = { 0 };
+	cJSON *doc = NULL;
+	int r = load(body, len, &doc, err);
+
+	if (r < 0)
+		return r;
+	r = exec_from(doc, &p, ret, err);
 	cJSON_Delete(doc);
 	return r;
 }

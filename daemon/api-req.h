@@ -24,18 +24,6 @@ struct osh_api_err {
 	char message[256];
 };
 
-/* POST /v1/sandboxes */
-struct osh_req_create {
-	char *name;   /* NULL: absent (oshd picks one; ephemeral only); else osh_api_name_valid() */
-	char *policy; /* required, non-empty text */
-	char *workdir; /* NULL: absent; else absolute path */
-	char *reason;  /* NULL: absent */
-	bool ephemeral;
-};
-int osh_req_create_parse(const char *body, size_t len, struct osh_req_create *ret,
-			 struct osh_api_err *err);
-void osh_req_create_free(struct osh_req_create *r);
-
 /* POST /v1/sandboxes/{name}/exec */
 struct osh_req_exec {
 	char **argv; /* required, >= 1 element, NULL-terminated; no element contains NUL */
@@ -46,6 +34,21 @@ struct osh_req_exec {
 int osh_req_exec_parse(const char *body, size_t len, struct osh_req_exec *ret,
 		       struct osh_api_err *err);
 void osh_req_exec_free(struct osh_req_exec *r);
+
+/* POST /v1/sandboxes */
+struct osh_req_create {
+	char *name;   /* NULL: absent (oshd picks one; ephemeral only); else osh_api_name_valid() */
+	char *policy; /* required, non-empty text */
+	char *workdir; /* NULL: absent; else absolute path */
+	char *reason;  /* NULL: absent */
+	bool ephemeral;
+	/* NULL: absent. A command to run in the new sandbox (ephemeral only): the create's answer
+	 * is then the exec protocol's 101 (docs/api.md). */
+	struct osh_req_exec *exec;
+};
+int osh_req_create_parse(const char *body, size_t len, struct osh_req_create *ret,
+			 struct osh_api_err *err);
+void osh_req_create_free(struct osh_req_create *r);
 
 /* PUT /v1/sandboxes/{name}/policy */
 struct osh_req_policy_set {

@@ -527,7 +527,11 @@ struct exec_session {
 	 * (the pid line comes before it starts, the exit line after it ended). */
 	pthread_t events_thread;
 	bool events_on;
-	int sock;		/* the upgraded connection */
+	int sock; /* the upgraded connection */
+	/* Created by this request (a create with "exec"): the sandbox is removed if its command
+	 * never starts; created is the answer to write first. */
+	bool own, started;
+	cJSON *created;
 	int64_t since;		/* the newest event id looked at (the events thread's) */
 	_Atomic int64_t until;	/* 0: follow; else end once every event up to it is sent */
 	atomic_bool events_end; /* end now: the client is gone or oshd stops */
@@ -538,8 +542,21 @@ static void session_free(struct exec_session *x)
 	if (!x)
 		return;
 	osh_req_exec_free(&x->req);
+	cJSON_Delete(x->created);
 	free(x->name);
 	free(x);
+}
+
+/* A session's own sandbox (a create with "exec") whose command never started goes: its client
+ * is gone or failed, and nothing else would remove it. */
+static void session_abandon(struct exec_session *x)
+{
+	struct osh_answer a = { 0 };
+
+	if (!x || !x->own || x->started)
+		return;
+	osh_manager_sandbox_delete(x->api->o.manager, &x->caller, x->name, &a);
+	cJSON_Delete(a.body);
 }
 
 /* Sends on the session's socket (SO_SNDTIMEO: POLL_SLICE_MS per wait). A client that stops
@@ -796,6 +813,7 @@ static void exec_session_run(struct exec_session *x, int sock)
 		free(err);
 		return;
 	}
+	x->started = true;
 	o = cJSON_CreateObject();
 	cJSON_AddNumberToObject(o, "pid", osh_exec_pid(ex));
 	write_line(x, o);
@@ -854,10 +872,20 @@ static void exec_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls,
 			 sizeof(struct timeval));
 	/* Thread-per-connection: this thread is the session's. Bytes read by the HTTP parser
 	 * would have lost their descriptors; the client sends nothing before the 101. */
-	if (extra_in_size)
+	if (extra_in_size) {
 		write_error(x, "bad-request", "data sent before 101 Switching Protocols", 125);
-	else
+	} else {
+		if (x->created) {
+			cJSON *o = cJSON_CreateObject();
+
+			/* The client prints what the sandbox is before it hands over its stdio. */
+			if (o && cJSON_AddItemToObject(o, "sandbox", x->created))
+				x->created = NULL;
+			write_line(x, o);
+		}
 		exec_session_run(x, sock);
+	}
+	session_abandon(x);
 	session_free(x);
 	MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
 }
@@ -911,6 +939,67 @@ static enum MHD_Result route_exec(struct osh_api *api, struct MHD_Connection *co
 	MHD_destroy_response(resp);
 	if (ok != MHD_YES)
 		session_free(x);
+	return ok;
+}
+
+/* POST /v1/sandboxes with "exec": the create, then, on its connection, the exec protocol with
+ * the Sandbox as the first line (docs/api.md): one request for `oshctl run`. Takes q. */
+static enum MHD_Result route_create_exec(struct osh_api *api, struct MHD_Connection *conn,
+					 struct req *r, struct osh_req_create *q)
+{
+	struct osh_answer a = { 0 };
+	struct exec_session *x = NULL;
+	struct MHD_Response *resp;
+	enum MHD_Result ok;
+	const cJSON *name;
+
+	if (!header_has(conn, MHD_HTTP_HEADER_UPGRADE, EXEC_PROTOCOL) ||
+	    !header_has(conn, MHD_HTTP_HEADER_CONNECTION, "upgrade")) {
+		osh_req_create_free(q);
+		return send_error(
+		    api, conn, 400, "bad-request",
+		    "a create with exec needs `Connection: Upgrade` and `Upgrade: " EXEC_PROTOCOL
+		    "` (see docs/api.md, the exec protocol)",
+		    "exec");
+	}
+	if (api->tls) {
+		osh_req_create_free(q);
+		return send_error(api, conn, 501, "exec-needs-unix-socket", EXEC_ON_TCP, NULL);
+	}
+	osh_manager_sandbox_create(api->o.manager, &r->caller, q, &a);
+	if (a.status != 201) {
+		osh_req_create_free(q);
+		return send_answer(api, conn, &a);
+	}
+	name = cJSON_GetObjectItemCaseSensitive(a.body, "name");
+	x = calloc(1, sizeof(*x));
+	if (!x || !cJSON_IsString(name) || !(x->name = strdup(name->valuestring))) {
+		free(x);
+		osh_req_create_free(q);
+		cJSON_Delete(a.body);
+		return send_error(api, conn, 500, "internal", "out of memory", NULL);
+	}
+	x->api = api;
+	x->caller = r->caller;
+	x->own = true;
+	x->created = a.body;
+	x->req = *q->exec;
+	memset(q->exec, 0, sizeof(*q->exec));
+	osh_req_create_free(q);
+	resp = MHD_create_response_for_upgrade(exec_upgraded, x);
+	if (!resp) {
+		session_abandon(x);
+		session_free(x);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, EXEC_PROTOCOL);
+	osh_manager_count_request(api->o.manager, 101);
+	ok = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+	MHD_destroy_response(resp);
+	if (ok != MHD_YES) {
+		session_abandon(x);
+		session_free(x);
+	}
 	return ok;
 }
 
@@ -987,6 +1076,8 @@ static enum MHD_Result route(struct osh_api *api, struct MHD_Connection *conn, c
 
 			if (osh_req_create_parse(body, r->len, &q, &e) < 0)
 				return send_req_error(api, conn, &e);
+			if (q.exec)
+				return route_create_exec(api, conn, r, &q);
 			osh_manager_sandbox_create(m, &r->caller, &q, &a);
 			osh_req_create_free(&q);
 		} else {

@@ -157,3 +157,80 @@ for i in range(3000):
 	wait "$STOPPED_CLIENT" 2>/dev/null || true
 	STOPPED_CLIENT=
 }
+
+# create_exec_request NAME EXEC_JSON: a create of an ephemeral sandbox NAME with "exec", raw on
+# oshd's socket; prints the status line of the answer and, after a 101, the first line, then
+# closes the connection without handing over any stdio.
+create_exec_request() {
+	/usr/bin/python3 - "$OSH_SOCKET" "$S/p.yaml" "$S/work" "$1" "$2" <<-'PY'
+		import json, socket, sys
+		sock, policy, work, name, ex = sys.argv[1:]
+		body = {"name": name, "policy": open(policy).read(), "workdir": work,
+		        "ephemeral": True, "exec": json.loads(ex)}
+		data = json.dumps(body).encode()
+		s = socket.socket(socket.AF_UNIX)
+		s.connect(sock)
+		s.sendall(b"POST /v1/sandboxes HTTP/1.1\r\nHost: osh\r\nConnection: Upgrade\r\n"
+		          b"Upgrade: osh-exec/1\r\nContent-Type: application/json\r\n"
+		          b"Content-Length: %d\r\n\r\n" % len(data) + data)
+		buf = b""
+		while True:
+		    got = s.recv(65536)
+		    if not got:
+		        break
+		    buf += got
+		    head, _, rest = buf.partition(b"\r\n\r\n")
+		    if _ and (not head.startswith(b"HTTP/1.1 101") or b"\n" in rest):
+		        break
+		print(head.split(b"\r\n")[0].decode())
+		if head.startswith(b"HTTP/1.1 101"):
+		    print(rest.split(b"\n")[0].decode())
+		s.close()
+	PY
+}
+
+@test "oshd run: a create with exec whose client goes before the command starts leaves nothing" {
+	[ -x /usr/bin/python3 ] || skip "needs /usr/bin/python3 (a raw request on the socket)"
+	oshd_start
+	osht_record cgroup "$CG/$SB-gone"
+	run -0 create_exec_request "$SB-gone" '{"argv": ["/bin/true"]}'
+	[ "${lines[0]}" = "HTTP/1.1 101 Switching Protocols" ]
+	[ "$(json_get 'd["sandbox"]["name"]' <<<"${lines[1]}")" = "$SB-gone" ]
+	[ "$(json_get 'd["sandbox"]["ephemeral"]' <<<"${lines[1]}")" = True ]
+	# No stdio came: oshd removes the sandbox it made for this request.
+	for _ in $(seq 1 50); do
+		[ -d "$CG/$SB-gone" ] || break
+		sleep 0.1
+	done
+	[ ! -d "$CG/$SB-gone" ]
+	run -0 "$OSHCTL" sandbox list -o json
+	[[ $output != *"$SB-gone"* ]]
+	# A command that cannot start: the sandbox goes too (oshctl run prints why, exit 127).
+	osht_record cgroup "$CG/$SB-nocmd"
+	run -127 --separate-stderr "$OSHCTL" run -q --daemon --policy "$S/p.yaml" \
+		--name "$SB-nocmd" --workdir "$S/work" -- /nonexistent
+	[[ $stderr == *"/nonexistent"* ]]
+	[ ! -d "$CG/$SB-nocmd" ]
+	run -0 "$OSHCTL" sandbox list -o json
+	[[ $output != *"$SB-nocmd"* ]]
+}
+
+@test "oshd run: a create with exec needs the upgrade and an ephemeral sandbox" {
+	oshd_start
+	local body
+	body=$(/usr/bin/python3 -c 'import json, sys
+print(json.dumps({"name": sys.argv[2], "policy": open(sys.argv[1]).read(),
+                  "exec": {"argv": ["/bin/true"]}}))' "$S/p.yaml" "$SB-x")
+	run -0 curl -sS --unix-socket "$OSH_SOCKET" -X POST -H 'Content-Type: application/json' \
+		--data-binary "$body" http://osh/v1/sandboxes
+	[ "$(json_get 'd["error"]["code"] + " " + d["error"]["field"]' <<<"$output")" = "bad-request exec" ]
+	body=$(/usr/bin/python3 -c 'import json, sys
+print(json.dumps({"policy": open(sys.argv[1]).read(), "ephemeral": True,
+                  "exec": {"argv": ["/bin/true"]}}))' "$S/p.yaml")
+	run -0 curl -sS --unix-socket "$OSH_SOCKET" -X POST -H 'Content-Type: application/json' \
+		--data-binary "$body" http://osh/v1/sandboxes
+	[ "$(json_get 'd["error"]["code"] + " " + d["error"]["field"]' <<<"$output")" = "bad-request exec" ]
+	[[ $output == *Upgrade* ]]
+	run -0 "$OSHCTL" sandbox list -o json
+	[ "$(sb_names <<<"$output" | wc -l)" -eq 0 ]
+}

@@ -99,6 +99,13 @@ static const struct bad_case bad_cases[] = {
 	{ CREATE, "{\"Name\":\"a\",\"policy\":\"p\"}", 0, "bad-request", "Name" },
 	{ CREATE, "{\"policy\":\"p\"}", 0, "bad-request", "name" },
 	{ CREATE, "{\"policy\":\"p\",\"ephemeral\":false}", 0, "bad-request", "name" },
+	{ CREATE, "{\"policy\":\"p\",\"ephemeral\":true,\"exec\":1}", 0, "bad-request", "exec" },
+	{ CREATE, "{\"name\":\"a\",\"policy\":\"p\",\"exec\":{\"argv\":[\"x\"]}}", 0, "bad-request",
+	  "exec" },
+	{ CREATE, "{\"policy\":\"p\",\"ephemeral\":true,\"exec\":{\"argv\":[]}}", 0, "bad-request",
+	  "exec.argv" },
+	{ CREATE, "{\"policy\":\"p\",\"ephemeral\":true,\"exec\":{\"argv\":[\"x\"],\"b\":1}}", 0,
+	  "bad-request", "exec.b" },
 	{ CREATE, "{\"name\":\"a\"}", 0, "bad-request", "policy" },
 	{ CREATE, "{\"name\":1,\"policy\":\"p\"}", 0, "bad-request", "name" },
 	{ CREATE, "{\"name\":\"\",\"policy\":\"p\"}", 0, "bad-request", "name" },
@@ -371,7 +378,20 @@ static void test_create_valid(void **state)
 	    osh_req_create_parse("{\"policy\":\"p\",\"ephemeral\":true}", 31, &q, &err), 0);
 	assert_null(q.name);
 	assert_true(q.ephemeral);
+	assert_null(q.exec);
 	osh_req_create_free(&q);
+
+	/* With a command: the create's connection becomes its exec session. */
+	static const char with_exec[] = "{\"policy\":\"p\",\"ephemeral\":true,\"exec\":"
+					"{\"argv\":[\"/bin/true\",\"-x\"],\"events\":true}}";
+	assert_int_equal(osh_req_create_parse(with_exec, sizeof(with_exec) - 1, &q, &err), 0);
+	assert_non_null(q.exec);
+	assert_string_equal(q.exec->argv[0], "/bin/true");
+	assert_string_equal(q.exec->argv[1], "-x");
+	assert_null(q.exec->argv[2]);
+	assert_true(q.exec->events);
+	osh_req_create_free(&q);
+	assert_null(q.exec);
 }
 
 static void test_exec_valid(void **state)
