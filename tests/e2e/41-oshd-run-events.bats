@@ -74,7 +74,10 @@ teardown() {
 			return 1
 		fi
 		# Exactly one: the stream is not read twice, and an earlier run's is not shown.
-		[ "$(grep -c '^osh: denied connect' <<<"$stderr")" -eq 1 ]
+		if [ "$(grep -c '^osh: denied connect' <<<"$stderr")" -ne 1 ]; then
+			echo "run $i: not exactly one denial line; stderr: $stderr"
+			return 1
+		fi
 	done
 }
 
