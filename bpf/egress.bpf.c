@@ -49,7 +49,7 @@ struct {
 } osh_sandboxes SEC(".maps");
 
 /* One generation of a sandbox's rules: both families in one trie (v4 as ::ffff:a.b.c.d) so that
- * a reload is one update of osh_gens. The loader sizes each generation's trie from its policy
+ * a reload is one update of the sandbox's gen_key in osh_sandboxes. The loader sizes each generation's trie from its policy
  * (bpf-egress.c): since Linux 5.10 the kernel requires an inner LPM trie to match this template's
  * type, key and value sizes and flags, not its max_entries. */
 struct gen_trie {
@@ -61,9 +61,11 @@ struct gen_trie {
 	__uint(value_size, sizeof(struct osh_egress_value));
 };
 
+/* Key: a generation key (osh_egress_sandbox.gen_key), not a cgroup id. Room for every sandbox's
+ * current generation and as many again for the loader's ready and retired ones. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
-	__uint(max_entries, OSH_EGRESS_MAX_SANDBOXES);
+	__uint(max_entries, 2 * OSH_EGRESS_MAX_SANDBOXES);
 	__type(key, __u64);
 	__array(values, struct gen_trie);
 } osh_gens SEC(".maps");
@@ -380,19 +382,20 @@ static __always_inline __u64 current_binaries(__u64 sb)
 /* Decides (sandbox, normalised address, port, proto, binaries). Order: the sandbox's current
  * generation; the trie entry for this port/proto/address; special addresses only through an
  * entry written by policy (not from a DNS answer); the process's binaries; L7. */
-static __always_inline void decide(__u64 sb, const struct addr *a, __u16 port_n, __u8 proto,
+static __always_inline void decide(__u64 sb, const struct osh_egress_sandbox *cfg,
+				   const struct addr *a, __u16 port_n, __u8 proto,
 				   struct decision *d)
 {
 	struct osh_egress_v6_key k = {};
 	struct osh_egress_value *v;
-	__u64 allowed;
+	__u64 allowed, gen_key = cfg->gen_key;
 	void *gen;
 
 	d->sandbox = sb;
 	d->binaries = current_binaries(sb);
 	d->rule = OSH_EGRESS_NO_RULE;
 	d->verdict = OSH_EGRESS_DENY;
-	gen = bpf_map_lookup_elem(&osh_gens, &sb);
+	gen = gen_key ? bpf_map_lookup_elem(&osh_gens, &gen_key) : NULL;
 	if (!gen) {
 		d->reason = OSH_EGRESS_R_NO_POLICY;
 		return;
@@ -563,7 +566,7 @@ static __always_inline int sock_addr_check(struct bpf_sock_addr *ctx, __u8 op, b
 	    dns_redirect(ctx, op, v6, cfg, &orig))
 		return 1;
 	addr_normalise(&a);
-	decide(sb, &a, port_n, proto, &d);
+	decide(sb, cfg, &a, port_n, proto, &d);
 	if (d.verdict == OSH_EGRESS_DENY && op == OSH_EGRESS_OP_CONNECT && proto == IPPROTO_UDP) {
 		struct osh_egress_sk *st = sk_state(ctx->sk);
 

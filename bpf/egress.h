@@ -149,6 +149,10 @@ struct osh_egress_sandbox {
 	__u8 dns_addr4[4];
 	__u32 generation; /* bumped by every reload, for events and tests */
 	__u8 dns_addr6[16];
+	/* The key of the current generation in osh_gens (0: none yet, so everything is denied).
+	 * A reload writes a new key here: one update of a plain hash, not of the map of maps,
+	 * whose every update and delete waits for an RCU grace period (bpf-egress.c, gen keys). */
+	__u64 gen_key;
 };
 
 /* The original destination of a redirected DNS flow, for the responder to forward to. Key: the

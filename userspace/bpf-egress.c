@@ -1,17 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
 // Loader of bpf/egress.bpf.c (see bpf-egress.h): skeleton, per-sandbox attach, generations of
-// rules swapped through the osh_gens map-of-maps, stable binary bit numbering, DNS answers,
-// events.
+// rules in the osh_gens map-of-maps named by generation keys, stable binary bit numbering, DNS
+// answers, events.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,7 +33,7 @@
 _Static_assert(sizeof(struct osh_egress_proc_key) == 16, "osh_egress_proc_key ABI");
 _Static_assert(sizeof(struct osh_egress_proc) == 16, "osh_egress_proc ABI");
 _Static_assert(sizeof(struct osh_egress_exe_key) == 24, "osh_egress_exe_key ABI");
-_Static_assert(sizeof(struct osh_egress_sandbox) == 32, "osh_egress_sandbox ABI");
+_Static_assert(sizeof(struct osh_egress_sandbox) == 40, "osh_egress_sandbox ABI");
 _Static_assert(sizeof(struct osh_egress_dns_key) == 8, "osh_egress_dns_key ABI");
 _Static_assert(sizeof(struct osh_egress_dns_orig) == 32, "osh_egress_dns_orig ABI");
 _Static_assert(sizeof(struct osh_egress_sk) == 64, "osh_egress_sk ABI");
@@ -84,8 +90,8 @@ static const struct {
 
 /* Layout of a pinned root; bumped when the pins or the per-sandbox maps change meaning (2: the
  * `named` map's value is the entry's expiry; 3: the unix programs and their links, pinned only
- * where the kernel has the hooks). */
-#define PIN_LAYOUT  3
+ * where the kernel has the hooks; 4: osh_gens keyed by generation keys). */
+#define PIN_LAYOUT  4
 #define PIN_EGRESS  "egress"
 #define PIN_SBX	    "sandboxes"
 #define PIN_VERSION OSH_BPF_PIN_VERSION
@@ -144,6 +150,35 @@ struct osh_egress_sb {
 	size_t n_named;
 };
 
+/* Generation keys (osh_gens). Every update and delete of a map of maps returns only after an
+ * RCU grace period (the kernel's maybe_wait_bpf_programs): 9-17 ms each on 6.18 with HZ=250,
+ * measured twice per `oshctl run` (a start and an end), against a whole bwrap run of 5 ms. So a
+ * sandbox's osh_sandboxes entry names its generation by key, and a start or a reload writes the
+ * key there (a plain hash update). Where a pool runs (osh_egress_gen_pool_start, oshd), empty
+ * tries are inserted ahead by its thread, and generations a reload or an end left are deleted
+ * there, after a grace period of their own: no start, reload or end waits for one.
+ *
+ * A key: bit 63 set (never 0), the owner's pid in bits 32-61 (so that a later pool can tell
+ * what a dead process left), random bits below. */
+#define GEN_KEY_SET	 (1ULL << 63)
+#define GEN_KEY_PID(k)	 ((pid_t)(((k) >> 32) & 0x3fffffff))
+#define GEN_POOL_MAX	 32
+#define GEN_POOL_RULES	 1024 /* a pooled trie takes a policy of up to this many entries */
+#define GEN_POOL_RETRY_S 1    /* after a failed refill (osh_gens full, no memory) */
+
+struct gen_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t thread;
+	bool stop;
+	size_t want;
+	uint64_t ready_key[GEN_POOL_MAX];
+	int ready_fd[GEN_POOL_MAX];
+	size_t n_ready;
+	uint64_t *retired; /* no longer named by any sandbox; deleted after a grace period */
+	size_t n_retired, cap_retired;
+};
+
 struct osh_egress {
 	struct egress *skel; /* NULL when the programs were taken from pins */
 	int map_fd[N_MAPS];  /* owned */
@@ -160,6 +195,7 @@ struct osh_egress {
 	osh_egress_event_fn cb;
 	void *cb_data;
 	struct osh_egress_sb *sandboxes;
+	struct gen_pool *pool; /* NULL: starts and reloads insert their generation themselves */
 };
 
 static int handle_event(void *ctx, void *data, size_t size)
@@ -382,6 +418,356 @@ out:
 	return r;
 }
 
+/* ---- generation keys and the pool ------------------------------------------------------------ */
+
+static uint64_t gen_key_new(void)
+{
+	static _Atomic uint32_t counter;
+	uint32_t low;
+
+	/* Without entropy (early boot): a counter still keeps this process's keys apart, and an
+	 * insert never replaces a key it finds (BPF_NOEXIST, or a lookup first). */
+	if (getrandom(&low, sizeof(low), GRND_NONBLOCK) != sizeof(low))
+		low = (uint32_t)time(NULL) ^ ++counter;
+	return GEN_KEY_SET | ((uint64_t)(getpid() & 0x3fffffff) << 32) | low;
+}
+
+/* A trie that generations use: the template's type, key, value and flags (bpf/egress.bpf.c). */
+static int gen_trie_create(uint32_t max_entries)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	int fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "osh_gen", sizeof(struct osh_egress_v6_key),
+				sizeof(struct osh_egress_value), max_entries, &opts);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* Inserts trie fd under a new key. Waits for a grace period (the kernel's, after the update). */
+static int gen_insert(const int *map_fd, int fd, uint64_t *ret_key)
+{
+	for (int i = 0; i < 8; i++) {
+		uint64_t key = gen_key_new();
+
+		if (bpf_map_update_elem(map_fd[M_GENS], &key, &fd, BPF_NOEXIST) == 0) {
+			*ret_key = key;
+			return 0;
+		}
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+/* Returns once every program run that began before has ended (they run under rcu_read_lock, so
+ * none still holds a key it read from osh_sandboxes before a flip). */
+static void gen_grace_period(const int *map_fd)
+{
+	uint64_t key;
+	int fd;
+
+	/* MEMBARRIER_CMD_GLOBAL is synchronize_rcu() where more than one CPU is online (refused
+	 * with nohz_full). With one CPU it returns at once, which is no grace period for a
+	 * preemptible kernel's readers: then an insert into the map of maps, whose own wait is. */
+	if (get_nprocs() > 1 && syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0)
+		return;
+	fd = gen_trie_create(1);
+	if (fd < 0)
+		return;
+	if (gen_insert(map_fd, fd, &key) == 0)
+		bpf_map_delete_elem(map_fd[M_GENS], &key);
+	close(fd);
+}
+
+/* Deletes keys from osh_gens: one batch (one grace period) where the kernel takes it. */
+static void gens_delete(const int *map_fd, const uint64_t *keys, size_t n)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	size_t i = 0;
+
+	while (i < n) {
+		uint32_t count = (uint32_t)(n - i);
+
+		if (bpf_map_delete_batch(map_fd[M_GENS], keys + i, &count, &opts) == 0)
+			return;
+		if (errno != ENOENT || count >= n - i) {
+			/* No batch operations here: one at a time. */
+			for (; i < n; i++)
+				bpf_map_delete_elem(map_fd[M_GENS], &keys[i]);
+			return;
+		}
+		i += count + 1; /* that one was gone already */
+	}
+}
+
+/* key is no longer named by any sandbox (or never was). wait: a program run may still have read
+ * it (a reload's old generation): deleted only after a grace period. */
+static void gen_retire(struct osh_egress *eg, uint64_t key, bool wait)
+{
+	struct gen_pool *p = eg->pool;
+
+	if (p) {
+		pthread_mutex_lock(&p->lock);
+		if (p->n_retired == p->cap_retired) {
+			size_t cap = p->cap_retired ? 2 * p->cap_retired : 16;
+			uint64_t *v = realloc(p->retired, cap * sizeof(*v));
+
+			if (v) {
+				p->retired = v;
+				p->cap_retired = cap;
+			}
+		}
+		if (p->n_retired < p->cap_retired) {
+			p->retired[p->n_retired++] = key;
+			pthread_cond_signal(&p->wake);
+			pthread_mutex_unlock(&p->lock);
+			return;
+		}
+		pthread_mutex_unlock(&p->lock);
+	}
+	if (wait)
+		gen_grace_period(eg->map_fd);
+	bpf_map_delete_elem(eg->map_fd[M_GENS], &key);
+}
+
+/* A pooled trie for a policy of n_rules entries; false: none (then the caller makes one). */
+static bool gen_pool_take(struct osh_egress *eg, size_t n_rules, uint64_t *ret_key, int *ret_fd)
+{
+	struct gen_pool *p = eg->pool;
+
+	if (!p || n_rules > GEN_POOL_RULES)
+		return false;
+	pthread_mutex_lock(&p->lock);
+	while (p->n_ready) {
+		uint64_t key = p->ready_key[--p->n_ready];
+		int fd = p->ready_fd[p->n_ready];
+		uint32_t id;
+
+		/* Still there: a pool of another pid namespace could have taken it for a dead
+		 * process's (gen_pool_collect). */
+		if (bpf_map_lookup_elem(eg->map_fd[M_GENS], &key, &id) == 0) {
+			pthread_cond_signal(&p->wake);
+			pthread_mutex_unlock(&p->lock);
+			*ret_key = key;
+			*ret_fd = fd;
+			return true;
+		}
+		close(fd);
+	}
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	return false;
+}
+
+/* Makes up to n empty tries and inserts them (one batch: one grace period). Returns how many
+ * are in keys/fds, or -errno. */
+static int gen_pool_fill(const int *map_fd, uint64_t *keys, int *fds, size_t n)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	size_t made = 0;
+	uint32_t count;
+	int r = 0;
+
+	for (; made < n; made++) {
+		uint32_t id;
+
+		fds[made] = gen_trie_create(GEN_POOL_RULES + OSH_EGRESS_MAX_DNS_ADDRS);
+		if (fds[made] < 0) {
+			r = fds[made];
+			break;
+		}
+		/* A batch update replaces what it finds: only keys not taken go in. */
+		do
+			keys[made] = gen_key_new();
+		while (bpf_map_lookup_elem(map_fd[M_GENS], &keys[made], &id) == 0);
+	}
+	if (made == 0)
+		return r;
+	count = (uint32_t)made;
+	if (bpf_map_update_batch(map_fd[M_GENS], keys, fds, &count, &opts) < 0) {
+		/* No batch operations here (the count is then not the kernel's), or one failed
+		 * part-way: all again one at a time, each waiting on its own. The keys are this
+		 * call's, so an update that finds one replaces nothing else. */
+		for (count = 0; count < made; count++)
+			if (bpf_map_update_elem(map_fd[M_GENS], &keys[count], &fds[count],
+						BPF_ANY) < 0) {
+				r = -errno;
+				break;
+			}
+		for (size_t i = count; i < made; i++)
+			bpf_map_delete_elem(map_fd[M_GENS], &keys[i]);
+	}
+	for (size_t i = count; i < made; i++)
+		close(fds[i]);
+	return count ? (int)count : r;
+}
+
+static void *gen_pool_main(void *arg)
+{
+	struct osh_egress *eg = arg;
+	struct gen_pool *p = eg->pool;
+	uint64_t keys[GEN_POOL_MAX] = { 0 };
+	int fds[GEN_POOL_MAX] = { 0 };
+	bool failed = false;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stop) {
+		uint64_t *retired;
+		size_t n_retired, need;
+		int n;
+
+		if (!p->n_retired && (p->n_ready >= p->want || failed)) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_sec += GEN_POOL_RETRY_S;
+			if (failed)
+				(void)pthread_cond_timedwait(&p->wake, &p->lock, &until);
+			else
+				pthread_cond_wait(&p->wake, &p->lock);
+			failed = false;
+			continue;
+		}
+		retired = p->retired;
+		n_retired = p->n_retired;
+		p->retired = NULL;
+		p->n_retired = p->cap_retired = 0;
+		need = p->n_ready < p->want ? p->want - p->n_ready : 0;
+		pthread_mutex_unlock(&p->lock);
+
+		if (n_retired) {
+			gen_grace_period(eg->map_fd);
+			gens_delete(eg->map_fd, retired, n_retired);
+		}
+		free(retired);
+		n = need ? gen_pool_fill(eg->map_fd, keys, fds, need) : 0;
+
+		pthread_mutex_lock(&p->lock);
+		failed = n < 0 || (size_t)n < need;
+		for (int i = 0; i < n; i++) {
+			if (p->n_ready < GEN_POOL_MAX) {
+				p->ready_key[p->n_ready] = keys[i];
+				p->ready_fd[p->n_ready++] = fds[i];
+			} else { /* not reached: only this thread adds, up to want */
+				close(fds[i]);
+				bpf_map_delete_elem(eg->map_fd[M_GENS], &keys[i]);
+			}
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Deletes the generations a dead process left in osh_gens: keys no sandbox names whose owner is
+ * gone (a process killed between an insert and its flip, or with its pool or retired keys). */
+static void gen_pool_collect(const int *map_fd)
+{
+	struct osh_egress_sandbox cfg;
+	uint64_t k, *prev = NULL, last, sbk, *sprev = NULL, slast;
+	uint64_t *named = NULL, *dead = NULL;
+	size_t n_named = 0, n_dead = 0;
+
+	while (bpf_map_get_next_key(map_fd[M_SANDBOXES], sprev, &sbk) == 0) {
+		uint64_t *v;
+
+		slast = sbk;
+		sprev = &slast;
+		if (bpf_map_lookup_elem(map_fd[M_SANDBOXES], &sbk, &cfg) < 0 || !cfg.gen_key)
+			continue;
+		if (!(v = realloc(named, (n_named + 1) * sizeof(*v))))
+			goto out;
+		named = v;
+		named[n_named++] = cfg.gen_key;
+	}
+	while (bpf_map_get_next_key(map_fd[M_GENS], prev, &k) == 0) {
+		pid_t owner = GEN_KEY_PID(k);
+		bool is_named = false;
+		uint64_t *v;
+
+		last = k;
+		prev = &last;
+		for (size_t i = 0; i < n_named && !is_named; i++)
+			is_named = named[i] == k;
+		if (is_named || owner == getpid() || kill(owner, 0) == 0 || errno != ESRCH)
+			continue;
+		if (!(v = realloc(dead, (n_dead + 1) * sizeof(*v))))
+			goto out;
+		dead = v;
+		dead[n_dead++] = k;
+	}
+	if (n_dead) {
+		gen_grace_period(map_fd);
+		gens_delete(map_fd, dead, n_dead);
+	}
+out:
+	free(named);
+	free(dead);
+}
+
+int osh_egress_gen_pool_start(struct osh_egress *eg, unsigned int n)
+{
+	struct gen_pool *p;
+	sigset_t all, old;
+	int r;
+
+	if (eg->pool)
+		return 0;
+	if (n == 0 || n > GEN_POOL_MAX)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	gen_pool_collect(eg->map_fd);
+	pthread_mutex_init(&p->lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&p->wake, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	p->want = n;
+	eg->pool = p;
+	/* The thread takes no signals: the caller's handlers and waits stay as they were. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = -pthread_create(&p->thread, NULL, gen_pool_main, eg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0) {
+		eg->pool = NULL;
+		pthread_cond_destroy(&p->wake);
+		pthread_mutex_destroy(&p->lock);
+		free(p);
+	}
+	return r;
+}
+
+/* Stops the thread and deletes what the pool held: its ready tries and, after a grace period,
+ * the retired generations. */
+static void gen_pool_stop(struct osh_egress *eg)
+{
+	struct gen_pool *p = eg->pool;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->thread, NULL);
+	eg->pool = NULL;
+	if (p->n_retired)
+		gen_grace_period(eg->map_fd);
+	gens_delete(eg->map_fd, p->retired, p->n_retired);
+	gens_delete(eg->map_fd, p->ready_key, p->n_ready);
+	for (size_t i = 0; i < p->n_ready; i++)
+		close(p->ready_fd[i]);
+	free(p->retired);
+	pthread_cond_destroy(&p->wake);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
 int osh_egress_open(unsigned int sandbox_level, const char *bpffs_root, struct osh_egress **ret)
 {
 	struct osh_egress *eg = calloc(1, sizeof(*eg));
@@ -422,6 +808,7 @@ void osh_egress_free(struct osh_egress *eg)
 		return;
 	while (eg->sandboxes)
 		osh_egress_sandbox_release(eg->sandboxes);
+	gen_pool_stop(eg);
 	ring_buffer__free(eg->rb);
 	/* Pinned tracepoint links stay attached through their pins. */
 	for (int i = 0; i < N_TRACEPOINTS; i++) {
@@ -550,15 +937,22 @@ static int sb_attach(struct osh_egress_sb *sb, int dir)
 }
 
 /* Deletes the global map entries of sandbox id (its identities are found by walking
- * osh_exes: also those an earlier process recorded). */
-static void sb_entries_delete(const int *map_fd, uint64_t id)
+ * osh_exes: also those an earlier process recorded). eg: the object whose pool, if it runs,
+ * deletes the generation; NULL: deleted here. */
+static void sb_entries_delete(struct osh_egress *eg, const int *map_fd, uint64_t id)
 {
 	struct osh_egress_exe_key k, next, *prev = NULL;
 	struct osh_egress_exe_key del[256];
+	struct osh_egress_sandbox cfg = { 0 };
 	size_t n_del;
 
-	bpf_map_delete_elem(map_fd[M_GENS], &id);
+	(void)bpf_map_lookup_elem(map_fd[M_SANDBOXES], &id, &cfg);
 	bpf_map_delete_elem(map_fd[M_SANDBOXES], &id);
+	/* No wait: the sandbox is gone for the programs, and its processes with it. */
+	if (cfg.gen_key && eg)
+		gen_retire(eg, cfg.gen_key, false);
+	else if (cfg.gen_key)
+		bpf_map_delete_elem(map_fd[M_GENS], &cfg.gen_key);
 	/* Delete in batches, restarting the walk: deleting the current key would end it. */
 	do {
 		n_del = 0;
@@ -604,7 +998,7 @@ static int pins_purge(const int *map_fd, const char *dir_path)
 	if (dir < 0)
 		return errno == ENOENT ? 0 : -errno;
 	if (state_read(dir, &st) == 0 && map_fd)
-		sb_entries_delete(map_fd, st.cgroup_id);
+		sb_entries_delete(NULL, map_fd, st.cgroup_id);
 	close(dir);
 	r = osh_bpf_pin_dir_remove(AT_FDCWD, dir_path);
 	return r;
@@ -744,7 +1138,7 @@ static int sb_state_load(struct osh_egress_sb *sb)
 		r = -ENOENT;
 		goto out;
 	}
-	if (bpf_map_lookup_elem(mfd[M_GENS], &sb->id, &gen_id) == 0) {
+	if (sb->cfg.gen_key && bpf_map_lookup_elem(mfd[M_GENS], &sb->cfg.gen_key, &gen_id) == 0) {
 		sb->gen_fd = bpf_map_get_fd_by_id(gen_id);
 		if (sb->gen_fd < 0)
 			r = -errno;
@@ -823,7 +1217,7 @@ static void sb_free(struct osh_egress_sb *sb, bool remove)
 		/* Closing the last reference (fd and pin) of a link detaches it. */
 		if (sb->pin_dir)
 			(void)osh_bpf_pin_dir_remove(AT_FDCWD, sb->pin_dir);
-		sb_entries_delete(sb->eg->map_fd, sb->id);
+		sb_entries_delete(sb->eg, sb->eg->map_fd, sb->id);
 	}
 	for (int i = 0; i < N_CGROUP_PROGS; i++)
 		if (sb->link_fd[i] >= 0)
@@ -1388,13 +1782,14 @@ int osh_egress_sandbox_update(struct osh_egress_sb *sb, const struct osh_policy_
 {
 	const int *mfd = sb->eg->map_fd;
 	size_t old_n_bins = sb->n_bins;
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
 	int bit_of_index[OSH_EGRESS_MAX_BINARIES], saved_bits[OSH_EGRESS_MAX_BINARIES];
 	const struct osh_policy_image *saved_img = sb->img;
+	struct osh_egress_sandbox cfg;
 	struct exe_entry *exes = NULL;
 	struct gen_set set = { 0 };
 	bool *keep = calloc(sb->n_named + 1, sizeof(*keep));
-	size_t n_exes = 0, kept = 0;
+	size_t n_exes = 0, kept = 0, n_rules = img->n_v4 + img->n_v6;
+	uint64_t key = 0;
 	int exes_fd = mfd[M_EXES];
 	int fd = -1, r;
 
@@ -1428,15 +1823,13 @@ int osh_egress_sandbox_update(struct osh_egress_sb *sb, const struct osh_policy_
 	sb->img = img;
 	/* DNS answers for names the new policy still has stay allowed. */
 	r = gen_build(sb, img, keep, &set);
-	if (r >= 0) {
-		/* Sized from the policy: room for its entries and OSH_EGRESS_MAX_DNS_ADDRS
-		 * answers (osh_egress_install_name_addr holds the named ones to that), so a
-		 * sandbox can make the kernel spend at most that on DNS answers. */
-		fd = bpf_map_create(
-		    BPF_MAP_TYPE_LPM_TRIE, "osh_gen", sizeof(struct osh_egress_v6_key),
-		    sizeof(struct osh_egress_value),
-		    (uint32_t)(img->n_v4 + img->n_v6 + OSH_EGRESS_MAX_DNS_ADDRS), &opts);
-		r = fd < 0 ? -errno : 0;
+	/* A pooled trie, already in osh_gens; or one sized from the policy: room for its entries
+	 * and OSH_EGRESS_MAX_DNS_ADDRS answers (osh_egress_install_name_addr holds the named ones
+	 * to that), so a sandbox can make the kernel spend at most that (or a pooled trie's
+	 * GEN_POOL_RULES more) on DNS answers. */
+	if (r >= 0 && !gen_pool_take(sb->eg, n_rules, &key, &fd)) {
+		fd = gen_trie_create((uint32_t)(n_rules + OSH_EGRESS_MAX_DNS_ADDRS));
+		r = fd < 0 ? fd : 0;
 	}
 	if (r >= 0 && set.n) {
 		/* elem_flags 0 (BPF_ANY, the only flag generic batch updates take): the keys are
@@ -1447,23 +1840,28 @@ int osh_egress_sandbox_update(struct osh_egress_sb *sb, const struct osh_policy_
 		r = bpf_map_update_batch(fd, set.keys, set.vals, &count, &bopts);
 	}
 	gen_set_free(&set);
+	if (r >= 0 && !key)
+		r = gen_insert(mfd, fd, &key); /* no pool, or none ready: waits */
+	/* The flip: one update of the sandbox's entry; programs see the old trie or the new. */
+	cfg = sb->cfg;
+	cfg.gen_key = key;
+	cfg.generation++;
+	if (r >= 0 && bpf_map_update_elem(mfd[M_SANDBOXES], &sb->id, &cfg, BPF_EXIST) < 0)
+		r = -errno;
 	if (r < 0) {
 		memcpy(sb->bit_of_index, saved_bits, sizeof(saved_bits));
 		sb->img = saved_img;
+		if (key)
+			gen_retire(sb->eg, key, false); /* never named */
 		goto fail;
 	}
-	/* The flip: one update of the sandbox's slot; programs see the old trie or the new. */
-	if (bpf_map_update_elem(mfd[M_GENS], &sb->id, &fd, BPF_ANY) < 0) {
-		r = -errno;
-		memcpy(sb->bit_of_index, saved_bits, sizeof(saved_bits));
-		sb->img = saved_img;
-		goto fail;
-	}
+	/* The old generation goes once no program run can still be in it. */
+	if (sb->cfg.gen_key)
+		gen_retire(sb->eg, sb->cfg.gen_key, true);
+	sb->cfg = cfg;
 	if (sb->gen_fd >= 0)
 		close(sb->gen_fd);
 	sb->gen_fd = fd;
-	sb->cfg.generation++;
-	bpf_map_update_elem(mfd[M_SANDBOXES], &sb->id, &sb->cfg, BPF_EXIST);
 	/* Answers for names the new policy dropped are gone with the old generation. */
 	for (size_t i = 0; i < sb->n_named; i++)
 		if (keep[i])

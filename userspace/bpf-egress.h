@@ -31,6 +31,13 @@ int osh_egress_open(unsigned int sandbox_level, const char *bpffs_root, struct o
 /* Frees eg and the userspace side of its sandboxes that were not removed; without a bpffs root
  * that detaches everything, with one the pins keep it all in place. Accepts NULL. */
 void osh_egress_free(struct osh_egress *eg);
+/* Starts a thread that keeps n (at most 32) empty generation tries inserted ahead and deletes
+ * the generations that reloads and removed sandboxes leave, so that neither a sandbox's start,
+ * its reloads nor its end waits for the RCU grace period of an update of the map of maps (one
+ * each, 9-17 ms on 6.18). First deletes what dead processes left in the map. For a process
+ * that starts many sandboxes (oshd); without it each start and reload waits. Stopped by
+ * osh_egress_free. Returns 0 (also when it runs already) or -errno. */
+int osh_egress_gen_pool_start(struct osh_egress *eg, unsigned int n);
 /* The bpffs root eg was opened with, or NULL. */
 const char *osh_egress_root(const struct osh_egress *eg);
 /* With a bpffs root and no sandbox pinned under it any more (by any process): removes the global

@@ -35,7 +35,10 @@
 
 /* Directories one sandbox watches for files matching its glob binaries. */
 #define NET_MAX_WATCHES 1024
-#define NET_WATCH_MASK	(IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR)
+/* Empty generation tries kept ready by a holder (oshd): back-to-back runs take one per start
+ * and per reload, and the pool's thread refills it in one batch per grace period. */
+#define NET_GEN_POOL   16
+#define NET_WATCH_MASK (IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR)
 
 struct osh_sandbox_net {
 	struct osh_sandbox_net *next;
@@ -515,6 +518,9 @@ int osh_sandbox_net_hold(unsigned int level, const char *bpffs_root)
 	 * anchor everything works as before. */
 	if (r == 0)
 		(void)osh_bpf_anchor_hold(G.eg);
+	/* Speed only too: without the pool each start and reload waits for a grace period. */
+	if (r == 0)
+		(void)osh_egress_gen_pool_start(G.eg, NET_GEN_POOL);
 	pthread_mutex_unlock(&G.lock);
 	if (r < 0)
 		global_unref();

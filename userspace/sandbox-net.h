@@ -89,7 +89,9 @@ int osh_sandbox_net_reload_take(struct osh_sandbox_net *net, struct osh_policy *
 
 /* Takes a reference on the process's egress programs (loading them, or taking them from the
  * pins under bpffs_root) without a sandbox, so that sandboxes started later find them loaded and
- * the root stays pinned while no sandbox exists. Balanced by osh_sandbox_net_unhold. */
+ * the root stays pinned while no sandbox exists; and starts the pool of generation tries
+ * (osh_egress_gen_pool_start), so that their starts, reloads and ends wait for no RCU grace
+ * period. Balanced by osh_sandbox_net_unhold. */
 int osh_sandbox_net_hold(unsigned int level, const char *bpffs_root);
 void osh_sandbox_net_unhold(void);
 

@@ -148,3 +148,53 @@ all_running() {
 	n=$("$OSHCTL" -o json sandbox list | json_get 'sum(1 for s in d["sandboxes"] if s["status"] == "running")')
 	[ "$n" -eq "$1" ]
 }
+
+# gens_unnamed: the owner pid (bits 32-61) of each osh_gens key that no sandbox's osh_sandboxes
+# entry names, one per line: oshd's ready tries, or generations left behind.
+gens_unnamed() {
+	bpftool -j map dump pinned "$PIN/egress/osh_gens" >"$S/gens.json" &&
+		bpftool -j map dump pinned "$PIN/egress/osh_sandboxes" >"$S/sbs.json" &&
+		/usr/bin/python3 -c '
+import json, sys
+def u64(b): return int.from_bytes(bytes(int(x, 16) for x in b), "little")
+named = {u64(e["value"][32:40]) for e in json.load(open(sys.argv[2]))}
+for e in json.load(open(sys.argv[1])):
+    k = u64(e["key"])
+    if k not in named:
+        print((k >> 32) & 0x3fffffff)
+' "$S/gens.json" "$S/sbs.json"
+}
+
+# gens_settled PID N: no generation is left but oshd PID's N ready tries (NET_GEN_POOL).
+gens_settled() {
+	local u
+	u=$(gens_unnamed) || return 1
+	[ "$(grep -c . <<<"$u")" -eq "$2" ] && ! grep -qvx "$1" <<<"$u"
+}
+
+@test "oshd restart: reloads, ended sandboxes and a killed oshd leave no generation behind" {
+	oshd_start client
+	local i dead
+	sb_create "$SB-g" --policy "$S/a.yaml" >/dev/null
+	for i in 1 2 3 4 5 6; do
+		"$OSHCTL" policy set "$SB-g" "$S/$([ $((i % 2)) -eq 1 ] && echo b || echo a).yaml" >/dev/null
+	done
+	for i in 1 2 3; do
+		"$OSHCTL" run --daemon -q --policy "$S/a.yaml" -- /bin/true
+	done
+	# One generation per sandbox (osh_sandboxes names it) and oshd's 16 ready tries: the six
+	# replaced ones and the ended runs' are deleted (after a grace period, by the pool's thread).
+	osht_wait_for 10 gens_settled "$OSHD_PID" 16 || { gens_unnamed; return 1; }
+	# The newest generation is the one enforced: policy a again, without .22.
+	[ "$(probe "$SB-g" 198.51.100.20)" = ok ]
+	[ "$(probe "$SB-g" 198.51.100.22)" = EPERM ]
+
+	# A killed oshd leaves its ready tries; the next one deletes them (and keeps the sandbox's).
+	dead=$OSHD_PID
+	oshd_kill9
+	[ "$(gens_unnamed | grep -cx "$dead")" -eq 16 ]
+	oshd_start client
+	osht_wait_for 10 gens_settled "$OSHD_PID" 16 || { gens_unnamed; return 1; }
+	[ "$(probe "$SB-g" 198.51.100.20)" = ok ]
+	[ "$(probe "$SB-g" 198.51.100.22)" = EPERM ]
+}

@@ -4,7 +4,9 @@
 // next policy (atomic generation swap) and writes the new generation number to --ack FILE.
 // --dns starts the DNS responder (--dns-ttl-floor S: addresses it installs live at least S
 // seconds instead of 30, so tests see them expire); --bpffs ROOT --name NAME pins the sandbox,
-// and --adopt takes over one an earlier egress-run pinned (CMD then joins it).
+// and --adopt takes over one an earlier egress-run pinned (CMD then joins it). --pool holds the
+// programs first (osh_sandbox_net_hold, as oshd does), which runs the pool of generation tries:
+// reloads then take a ready trie and leave the old one to the pool's thread.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bpf-egress.h"
 #include "sandbox-net.h"
 
 #define RUN_EXIT_USAGE 64
@@ -80,7 +83,7 @@ int main(int argc, char **argv)
 	struct osh_sandbox_error err = { 0 };
 	const char *cgroup = NULL, *ack = NULL, *pidfile = NULL, *bpffs = NULL, *name = NULL;
 	unsigned ttl_floor = 0;
-	bool adopt = false;
+	bool adopt = false, pool = false, held = false;
 	char **cmd = NULL, msg[4096 + 300];
 	size_t n_pol = 0, cur = 0;
 	unsigned gen = 0;
@@ -107,6 +110,8 @@ int main(int argc, char **argv)
 			bpffs = argv[++i];
 		} else if (!strcmp(argv[i], "--name") && i + 1 < argc) {
 			name = argv[++i];
+		} else if (!strcmp(argv[i], "--pool")) {
+			pool = true;
 		} else if (!strcmp(argv[i], "--adopt")) {
 			adopt = true;
 		} else if (!strcmp(argv[i], "--policy") && i + 1 < argc && n_pol < MAX_POLICIES) {
@@ -124,7 +129,7 @@ int main(int argc, char **argv)
 			fprintf(stderr,
 				"usage: egress-run --cgroup DIR --policy FILE [--policy FILE]"
 				" [--ack FILE] [--pid-file FILE] [--dns [--dns-ttl-floor S]]"
-				" [--bpffs ROOT --name NAME [--adopt]] -- CMD...\n");
+				" [--bpffs ROOT --name NAME [--adopt]] [--pool] -- CMD...\n");
 			return RUN_EXIT_USAGE;
 		}
 	}
@@ -136,6 +141,18 @@ int main(int argc, char **argv)
 	if (cgfd < 0 || fstat(cgfd, &st) < 0) {
 		fprintf(stderr, "egress-run: %s: %s\n", cgroup, strerror(errno));
 		goto out;
+	}
+	if (pool) {
+		unsigned int level;
+
+		r = osh_egress_cgroup_level(cgroup, &level);
+		if (r == 0)
+			r = osh_sandbox_net_hold(level, bpffs);
+		if (r < 0) {
+			fprintf(stderr, "egress-run: hold: %s\n", strerror(-r));
+			goto out;
+		}
+		held = true;
 	}
 	r = osh_sandbox_net_start(&(struct osh_sandbox_net_opts){ .policy = pol[0],
 								  .cgroup_id = st.st_ino,
@@ -190,6 +207,8 @@ int main(int argc, char **argv)
 	ret = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 out:
 	osh_sandbox_net_free(net);
+	if (held)
+		osh_sandbox_net_unhold();
 	for (size_t i = 0; i < n_pol; i++)
 		osh_policy_free(pol[i]);
 	osh_strv_free(&warnings);
