@@ -135,6 +135,8 @@ needs_landlock_only() {
 	chmod -R a+rX "$S/data"
 	run -0 --separate-stderr srun /bin/cat "$S/data/f"
 	[ "$output" = two ]
+	# The spare the first run left, made once oshd has been quiet for a moment.
+	osht_wait_for 10 spare_made 1
 	run -1 srun /bin/cat "$S/old/f"
 	[ "$(taken)" -eq 1 ] # the second of the two, made after the first
 	osht_wait_for 10 spare_made 1
