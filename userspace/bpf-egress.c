@@ -658,7 +658,9 @@ static void *gen_pool_main(void *arg)
 }
 
 /* Deletes the generations a dead process left in osh_gens: keys no sandbox names whose owner is
- * gone (a process killed between an insert and its flip, or with its pool or retired keys). */
+ * gone (a process killed between an insert and its flip, or with its pool or retired keys).
+ * Called before this process has inserted any, so an unnamed key with this pid is a dead one's
+ * too: an oshd that is pid 1 of its container after each restart. */
 static void gen_pool_collect(const int *map_fd)
 {
 	struct osh_egress_sandbox cfg;
@@ -687,7 +689,7 @@ static void gen_pool_collect(const int *map_fd)
 		prev = &last;
 		for (size_t i = 0; i < n_named && !is_named; i++)
 			is_named = named[i] == k;
-		if (is_named || owner == getpid() || kill(owner, 0) == 0 || errno != ESRCH)
+		if (is_named || (owner != getpid() && (kill(owner, 0) == 0 || errno != ESRCH)))
 			continue;
 		if (!(v = realloc(dead, (n_dead + 1) * sizeof(*v))))
 			goto out;
