@@ -1048,6 +1048,35 @@ static bool seed_matches(const struct mgr_seed *d, const struct osh_caller *c, c
 	       !strcmp(d->workdir, workdir) && !strcmp(d->reason, reason);
 }
 
+/* Queues seed d (which it takes) for the checker to make a spare from. One per request, and at
+ * most o.spares, the newest: back-to-back runs that never leave oshd quiet queue one each, and
+ * each holds its request's policy text. Called with m->lock held. */
+static void spare_queue(struct osh_manager *m, struct mgr_seed *d)
+{
+	const struct osh_caller c = { .uid = d->owner, .admin = d->admin };
+	struct mgr_seed **pp;
+	unsigned int n = 1;
+
+	if (m->closing || !m->o.spares || !m->pins_thread_on) {
+		seed_free(d);
+		return;
+	}
+	for (pp = &m->seeds; *pp;) {
+		struct mgr_seed *q = *pp;
+
+		if (seed_matches(q, &c, d->hash, d->workdir, d->reason) || n >= m->o.spares) {
+			*pp = q->next;
+			seed_free(q);
+			continue;
+		}
+		n++;
+		pp = &q->next;
+	}
+	d->next = m->seeds;
+	m->seeds = d;
+	pthread_cond_signal(&m->pins_wake);
+}
+
 /* The spare that serves an unnamed ephemeral create of c asking for p (hash) in workdir, taken
  * out of m->spares, if one is current (osh_sandbox_current: what a creation would make now);
  * a stale one is removed. NULL: none. Called with m->lock held. */
@@ -1818,13 +1847,8 @@ void osh_manager_exec_release(struct osh_manager *m, struct osh_exec *x)
 	/* Made by the checker once oshd is quiet (SPARE_QUIET_MS): not while the command ran,
 	 * when it would have held the lock its exec needed, nor at once, when the next run of
 	 * back-to-back ones would wait for it. */
-	if (seed && !m->closing && m->o.spares && m->pins_thread_on) {
-		seed->next = m->seeds;
-		m->seeds = seed;
-		pthread_cond_signal(&m->pins_wake);
-	} else {
-		seed_free(seed);
-	}
+	if (seed)
+		spare_queue(m, seed);
 	pthread_mutex_unlock(&m->lock);
 	free(x);
 }
